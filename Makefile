@@ -1,0 +1,52 @@
+# Heartbeat: build, run and test. `make test` is what CI runs (.ci/run).
+VERSION  ?= 0.1.0
+GO       ?= go
+BIN      := bin/heartbeat
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+FUZZTIME ?= 20s
+
+export GOPROXY ?= https://proxy.golang.org
+export GOFLAGS ?= -mod=mod
+export CGO_ENABLED ?= 0
+GOBIN := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+
+.PHONY: all build run test unit lint fuzz bench clean
+
+all: build
+
+## build: the static binary bin/heartbeat
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+## run: the sidecar on :8080 with its defaults; no other service needed
+run: build
+	./$(BIN) serve
+
+## test: every test CI runs
+test: lint unit fuzz
+
+## unit: go test, fuzz seed corpora included
+unit:
+	$(GO) test -count=1 ./...
+
+$(STATICCHECK):
+	@bash -c 'source scripts/lib.sh && need_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2'
+
+## lint: gofmt, go vet, staticcheck
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+## fuzz: each fuzzer for FUZZTIME beyond its corpus
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZTIME) ./payload
+
+## bench: throughput, latency and memory against nginx, printed with ratios
+bench: build
+	bash scripts/bench.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,109 @@
+// Package config holds the checks file's types, its two formats (the legacy
+// GoHeartbeat JSON-with-comments file and the YAML format), defaults and
+// validation.
+package config
+
+import (
+	"regexp"
+	"time"
+)
+
+// Check types.
+const (
+	TypeHTTP = "http"
+	TypeTCP  = "tcp"
+	TypeTLS  = "tls"
+	TypeDNS  = "dns"
+	TypeGRPC = "grpc"
+)
+
+// File is a loaded, defaulted and validated checks file.
+type File struct {
+	// Path is the file the checks were read from ("" when built in code).
+	Path   string
+	Checks []Check
+}
+
+// Check is one probe target with everything needed to run it; defaults are
+// already applied, so probers never look anything up elsewhere.
+type Check struct {
+	Name     string
+	Type     string // one of the Type* constants
+	Target   string // URL for http; host:port for tcp, tls, grpc; name for dns
+	Interval time.Duration
+	Timeout  time.Duration
+	// Jitter is the fraction of Interval by which each run may move (0.1 = ±10 %).
+	Jitter           float64
+	FailureThreshold int
+	SuccessThreshold int
+	// EachAddress resolves the target's host on every run and probes every
+	// address it returns, up to MaxAddresses.
+	EachAddress  bool
+	MaxAddresses int
+
+	HTTP HTTPOptions
+	TCP  TCPOptions
+	TLS  TLSOptions // used by tls checks, https targets and tcp checks with TCP.TLS
+	DNS  DNSOptions
+	GRPC GRPCOptions
+}
+
+// HTTPOptions configures an http check.
+type HTTPOptions struct {
+	Method  string            // default GET
+	Headers map[string]string // values may be secrets: never log them
+	Body    string
+	// ValidStatusCodes lists accepted codes; empty means any 2xx.
+	ValidStatusCodes  []int
+	BodyMatches       []*regexp.Regexp
+	BodyNotMatches    []*regexp.Regexp
+	HeaderMatches     []HeaderMatch
+	NoFollowRedirects bool
+	MaxRedirects      int // default 10
+	// BasicAuth, when set, is sent as an Authorization: Basic header.
+	BasicAuth *BasicAuth
+}
+
+// BasicAuth holds HTTP basic-auth credentials, already resolved from
+// ${env:...}, ${file:...} or password_file. Its String and LogValue methods
+// hide the password, so printing or logging it is safe.
+type BasicAuth struct {
+	Username string
+	Password string // a secret: never log it
+}
+
+// HeaderMatch requires a response header to match a regular expression.
+type HeaderMatch struct {
+	Header string
+	Regexp *regexp.Regexp
+}
+
+// TCPOptions configures a tcp check.
+type TCPOptions struct {
+	Send   string
+	Expect *regexp.Regexp // nil: connecting is enough
+	UseTLS bool
+}
+
+// TLSOptions configures certificate checks for https, tls and tcp+tls.
+type TLSOptions struct {
+	InsecureSkipVerify bool
+	CAFile             string
+	ServerName         string
+	// MinDaysLeft fails the check when the leaf certificate expires sooner (0: off).
+	MinDaysLeft int
+}
+
+// DNSOptions configures a dns check.
+type DNSOptions struct {
+	Server     string // host:port of the resolver to ask; "" means the system resolver
+	RecordType string // A, AAAA, CNAME, MX, TXT, NS, SRV; default A
+	// ExpectedAnswers, if set, must all appear in the answer (string form of the record data).
+	ExpectedAnswers []string
+}
+
+// GRPCOptions configures a grpc health check.
+type GRPCOptions struct {
+	Service string // grpc.health.v1 service name; "" is the server's overall health
+	UseTLS  bool
+}

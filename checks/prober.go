@@ -1,0 +1,83 @@
+package checks
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+)
+
+// Target is the concrete endpoint one run probes.
+type Target struct {
+	Check *config.Check
+	// Address, when set, is the "ip:port" to dial instead of resolving the
+	// check's host (each_address runs); Host header and SNI keep the name.
+	Address string
+	// Propagator injects the run's trace context into outgoing requests; nil sends none.
+	Propagator propagation.TextMapPropagator
+}
+
+// ProbeFunc runs one probe of t and reports what it measured; it never panics
+// and returns within ctx's deadline.
+type ProbeFunc func(ctx context.Context, t Target) Result
+
+// Phase names, as they appear in the probe.phase.duration metric's phase attribute.
+const (
+	PhaseDNS      = "dns"
+	PhaseConnect  = "connect"
+	PhaseTLS      = "tls"
+	PhaseRequest  = "request"    // writing the request
+	PhaseTTFB     = "processing" // request written until first response byte
+	PhaseTransfer = "transfer"   // first byte until body read
+)
+
+// Error types: the fixed set of error.type values a failed run reports.
+const (
+	ErrTimeout           = "timeout"
+	ErrDNS               = "dns"
+	ErrConnectionRefused = "connection_refused"
+	ErrConnectionReset   = "connection_reset"
+	ErrTLS               = "tls"
+	ErrCertExpiring      = "cert_expiring"
+	ErrStatusCode        = "status_code"
+	ErrBodyMismatch      = "body_mismatch"
+	ErrHeaderMismatch    = "header_mismatch"
+	ErrBodyTooLarge      = "body_too_large"
+	ErrRedirects         = "too_many_redirects"
+	ErrExpectMismatch    = "expect_mismatch"
+	ErrDNSAnswer         = "dns_answer_mismatch"
+	ErrGRPCNotServing    = "grpc_not_serving"
+	ErrOther             = "other"
+)
+
+// PhaseTiming is one measured phase of a run.
+type PhaseTiming struct {
+	Name       string
+	Start, End time.Time
+}
+
+// Result is what one run measured.
+type Result struct {
+	Success bool
+	// ErrorType is one of the Err* constants when Success is false.
+	ErrorType string
+	// Reason says why the run failed, free of secrets (no headers, bodies or URL passwords).
+	Reason string
+	// Message is the seed-style line: "http://host/path: 200 OK",
+	// "Connection to 10.0.0.1:22 successful.".
+	Message  string
+	Start    time.Time
+	Duration time.Duration
+	Phases   []PhaseTiming
+	// ServerAddress and ServerPort are what was actually dialled.
+	ServerAddress string
+	ServerPort    int
+	StatusCode    int // http only; 0 otherwise
+	// ServerTiming is the app duration the server reported in Server-Timing; ok false when absent.
+	ServerTiming    time.Duration
+	HasServerTiming bool
+	// CertExpiry is the earliest NotAfter of the verified chain's leaf; zero when no TLS.
+	CertExpiry time.Time
+}

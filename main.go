@@ -1,0 +1,295 @@
+// Command heartbeat is an OpenTelemetry-native network heartbeat sidecar: a
+// payload server that answers /heartbeat/{n} with n bytes, and a probe
+// scheduler that checks HTTP, TCP, TLS, DNS and gRPC targets.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/heartbeat-sidecar/heartbeat/payload"
+)
+
+// version is stamped by the Makefile with -ldflags "-X main.version=…".
+var version = "0.0.0-dev"
+
+// envPrefix names the environment variables that back every flag.
+const envPrefix = "HEARTBEAT_"
+
+// Exit codes, as promtool and otelcol use them.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches the subcommand; serve is the default.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serveCmd(ctx, args, stdout, stderr)
+	case "version":
+		fs := newFlagSet("version", "Print the version.", stderr)
+		if code, ok := parse(fs, args, stderr); !ok {
+			return code
+		}
+		fmt.Fprintln(stdout, version)
+		return exitOK
+	case "help":
+		usage(stdout)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "heartbeat: unknown command %q\n", cmd)
+		usage(stderr)
+		return exitUsage
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: heartbeat <command> [flags]
+
+commands:
+  serve      run the payload server and the checks (default)
+  version    print the version
+
+Every flag can also be set as an environment variable: --max-size is HEARTBEAT_MAX_SIZE.
+Run "heartbeat <command> -h" for a command's flags.
+`)
+}
+
+// newFlagSet makes a flag set whose -h names the command and the env form of each flag.
+func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: heartbeat %s [flags]\n\n%s\n\nflags (each also from the environment, e.g. --listen from %sLISTEN):\n", name, summary, envPrefix)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// envName is the environment variable that backs a flag.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parse applies environment variables, then the command line, which wins.
+// ok is false when the caller should exit with code.
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, set := os.LookupEnv(envName(f.Name)); set && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		fmt.Fprintf(stderr, "heartbeat %s: %v\n", fs.Name(), envErr)
+		return exitUsage, false
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "heartbeat %s: unexpected arguments: %s\n", fs.Name(), strings.Join(fs.Args(), " "))
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+// serveOptions are the serve command's flags.
+type serveOptions struct {
+	listen          string
+	adminListen     string
+	minSize         int64
+	maxSize         int64
+	maxUpload       int64
+	log             bool
+	tlsCert         string
+	tlsKey          string
+	shutdownTimeout time.Duration
+	drainDelay      time.Duration
+	writeTimeout    time.Duration
+}
+
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", "Run the payload server and the checks.", stderr)
+	var o serveOptions
+	fs.StringVar(&o.listen, "listen", ":8080", "address to serve the payload, health and status endpoints on")
+	fs.StringVar(&o.adminListen, "admin-listen", "", "address for pprof (e.g. 127.0.0.1:6060); empty turns it off")
+	fs.Int64Var(&o.minSize, "min-size", payload.DefaultMinSize, "smallest /heartbeat/{n} size served")
+	fs.Int64Var(&o.maxSize, "max-size", payload.DefaultMaxSize, "largest /heartbeat/{n} size served")
+	fs.Int64Var(&o.maxUpload, "max-upload", payload.DefaultMaxUpload, "largest request body POST and PUT accept")
+	fs.BoolVar(&o.log, "log", false, "write one tab-delimited line per request to stdout")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate file; with --tls-key serves HTTPS")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time in-flight requests get to finish on SIGTERM")
+	fs.DurationVar(&o.drainDelay, "drain-delay", 0, "time to keep serving, reporting not ready, after SIGTERM and before closing listeners")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", payload.DefaultWriteTimeout, "time a client may take to accept each chunk of a large body")
+	if code, ok := parse(fs, args, stderr); !ok {
+		return code
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		fmt.Fprintln(stderr, "heartbeat serve: --tls-cert and --tls-key go together")
+		return exitUsage
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, o, stdout, logger, nil); err != nil {
+		logger.Error("heartbeat stopped", "err", err)
+		if errors.Is(err, errUsage) {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	return exitOK
+}
+
+// errUsage marks errors caused by the operator's settings rather than the run.
+var errUsage = errors.New("invalid settings")
+
+// serve runs until ctx is done, then drains. listening, if set, is called
+// with the bound address once requests are accepted.
+func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.Logger, listening func(addr string)) error {
+	cfg := payload.Config{
+		MinSize:      o.minSize,
+		MaxSize:      o.maxSize,
+		MaxUpload:    o.maxUpload,
+		WriteTimeout: o.writeTimeout,
+		Version:      version,
+		Host:         hostName(),
+	}
+	if o.log {
+		cfg.AccessLog = stdout
+	}
+	ps, err := payload.New(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	defer ps.Close()
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", o.listen, err)
+	}
+	srv := newHTTPServer(ps, o.tlsCert != "", logger)
+	errc := make(chan error, 2)
+	go func() {
+		if o.tlsCert != "" {
+			errc <- srv.ServeTLS(ln, o.tlsCert, o.tlsKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+
+	var admin *http.Server
+	if o.adminListen != "" {
+		aln, err := net.Listen("tcp", o.adminListen)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listening on admin address %s: %w", o.adminListen, err)
+		}
+		admin = &http.Server{Handler: adminMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- admin.Serve(aln) }()
+		logger.Info("admin endpoints (pprof) listening", "addr", aln.Addr().String())
+	}
+
+	ps.SetReady(true)
+	logger.Info("heartbeat serving", "version", version, "addr", ln.Addr().String(), "tls", o.tlsCert != "")
+	if listening != nil {
+		listening(ln.Addr().String())
+	}
+
+	select {
+	case err := <-errc:
+		ps.SetReady(false)
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	ps.SetReady(false)
+	logger.Info("shutting down", "drain_delay", o.drainDelay, "timeout", o.shutdownTimeout)
+	if o.drainDelay > 0 {
+		// Load balancers need time to see /readyz fail before the listener closes.
+		t := time.NewTimer(o.drainDelay)
+		<-t.C
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if admin != nil {
+		_ = admin.Close()
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("in-flight requests did not finish within %s: %w", o.shutdownTimeout, err)
+	}
+	logger.Info("shut down cleanly")
+	return nil
+}
+
+// newHTTPServer applies production limits; HTTP/1.1 and HTTP/2 share the
+// port, cleartext HTTP/2 (h2c) included so meshes can test both.
+func newHTTPServer(h http.Handler, tls bool, logger *slog.Logger) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	if tls {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		Protocols:         &protocols,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// adminMux serves pprof on its own listener, never on the payload port.
+func adminMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// hostName is what X-Heartbeat-Host reports: the pod name in Kubernetes.
+func hostName() string {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n
+	}
+	n, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return n
+}

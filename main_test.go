@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heartbeat-sidecar/heartbeat/payload"
+)
+
+func defaultOptions() serveOptions {
+	return serveOptions{
+		listen:          "127.0.0.1:0",
+		minSize:         payload.DefaultMinSize,
+		maxSize:         payload.DefaultMaxSize,
+		maxUpload:       payload.DefaultMaxUpload,
+		shutdownTimeout: 10 * time.Second,
+		writeTimeout:    payload.DefaultWriteTimeout,
+	}
+}
+
+// startServe runs serve in the background and returns its address and a
+// function that stops it and returns serve's error.
+func startServe(t *testing.T, o serveOptions) (string, context.CancelFunc, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	errc := make(chan error, 1)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { errc <- serve(ctx, o, io.Discard, logger, func(a string) { addrc <- a }) }()
+	select {
+	case a := <-addrc:
+		t.Cleanup(cancel)
+		return a, cancel, errc
+	case err := <-errc:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("serve did not start listening")
+	}
+	return "", nil, nil
+}
+
+func TestGracefulDrainOfInFlightResponse(t *testing.T) {
+	o := defaultOptions()
+	o.maxSize = 64 << 20
+	o.drainDelay = 2 * time.Second
+	addr, stop, errc := startServe(t, o)
+
+	// A second, idle keep-alive connection lets the test ask /readyz during the drain.
+	probe := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	resp, err := probe.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/readyz before shutdown: %d", resp.StatusCode)
+	}
+
+	big, err := http.Get("http://" + addr + "/heartbeat/67108864")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Body.Close()
+	// Read a little so the response is truly in flight, then stop the server.
+	head := make([]byte, 16)
+	if _, err := io.ReadFull(big.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	// Not ready while draining: poll, since the signal is asynchronous.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := probe.Get("http://" + addr + "/readyz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never reported not-ready during the drain (last: %v)", err)
+		}
+	}
+
+	rest, err := io.Copy(io.Discard, big.Body)
+	if err != nil {
+		t.Fatalf("in-flight body cut off after %d bytes: %v", rest+16, err)
+	}
+	if rest+16 != 64<<20 {
+		t.Fatalf("in-flight body: %d bytes, want %d", rest+16, 64<<20)
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("serve returned %v, want a clean shutdown", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not return after the drain")
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Error("listener still accepting after shutdown")
+	}
+}
+
+func TestShutdownTimeoutCutsOffSlowClient(t *testing.T) {
+	o := defaultOptions()
+	o.maxSize = 1 << 30
+	o.shutdownTimeout = 200 * time.Millisecond
+	addr, stop, errc := startServe(t, o)
+	big, err := http.Get("http://" + addr + "/heartbeat/1073741824")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Body.Close()
+	stop() // the client never reads, so the drain cannot finish
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "did not finish within 200ms") {
+			t.Fatalf("serve returned %v, want a shutdown-timeout error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve ignored the shutdown timeout")
+	}
+}
+
+func TestH2CAndHTTP1OnOnePort(t *testing.T) {
+	addr, _, _ := startServe(t, defaultOptions())
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+	for name, c := range map[string]*http.Client{"HTTP/1.1": http.DefaultClient, "HTTP/2.0": h2c} {
+		resp, err := c.Get("http://" + addr + "/heartbeat/17")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Proto != name || string(body) != "0123456789ABCDEF0" {
+			t.Errorf("%s: got proto %s body %q", name, resp.Proto, body)
+		}
+	}
+}
+
+func TestTLS(t *testing.T) {
+	// httptest's certificate is a real one for 127.0.0.1; reuse it as files.
+	ts := httptest.NewTLSServer(http.NotFoundHandler())
+	cert := ts.TLS.Certificates[0]
+	ts.Close()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writePEM(t, certFile, keyFile, cert)
+
+	o := defaultOptions()
+	o.tlsCert, o.tlsKey = certFile, keyFile
+	addr, _, _ := startServe(t, o)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	resp, err := c.Get("https://" + addr + "/heartbeat/17")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "0123456789ABCDEF0" || resp.ProtoMajor != 2 {
+		t.Errorf("got %s %q", resp.Proto, body)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{"version", []string{"version"}, nil, 0, version + "\n", ""},
+		{"serve -h", []string{"serve", "-h"}, nil, 0, "", "-max-size"},
+		{"default -h", []string{"-h"}, nil, 0, "", "HEARTBEAT_LISTEN"},
+		{"unknown command", []string{"frobnicate"}, nil, 2, "", `unknown command "frobnicate"`},
+		{"bad flag", []string{"serve", "--max-size", "lots"}, nil, 2, "", "invalid value"},
+		{"bad env", []string{"serve"}, map[string]string{"HEARTBEAT_MAX_SIZE": "lots"}, 2, "", `HEARTBEAT_MAX_SIZE="lots"`},
+		{"bounds", []string{"serve", "--min-size", "10", "--max-size", "5"}, nil, 2, "", "max-size 5 is below min-size 10"},
+		{"env bounds", []string{"serve"}, map[string]string{"HEARTBEAT_MIN_SIZE": "10", "HEARTBEAT_MAX_SIZE": "5"}, 2, "", "max-size 5 is below min-size 10"},
+		{"tls half", []string{"serve", "--tls-cert", "x"}, nil, 2, "", "--tls-cert and --tls-key go together"},
+		{"stray args", []string{"serve", "extra"}, nil, 2, "", "unexpected arguments: extra"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tt.args, &out, &errb)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tt.wantCode, errb.String())
+			}
+			if tt.wantOut != "" && out.String() != tt.wantOut {
+				t.Errorf("stdout %q, want %q", out.String(), tt.wantOut)
+			}
+			if tt.wantErr != "" && !strings.Contains(errb.String(), tt.wantErr) {
+				t.Errorf("stderr %q lacks %q", errb.String(), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestEnvSetsListenAndCommandLineWins(t *testing.T) {
+	t.Setenv("HEARTBEAT_LISTEN", "127.0.0.1:1")
+	t.Setenv("HEARTBEAT_LOG", "true")
+	fs := newFlagSet("serve", "", io.Discard)
+	listen := fs.String("listen", ":8080", "")
+	logOn := fs.Bool("log", false, "")
+	if _, ok := parse(fs, []string{"--listen", "127.0.0.1:2"}, io.Discard); !ok {
+		t.Fatal("parse failed")
+	}
+	if *listen != "127.0.0.1:2" || !*logOn {
+		t.Errorf("listen %q log %v: want the flag to win and the env to set --log", *listen, *logOn)
+	}
+}
+
+func TestHostName(t *testing.T) {
+	t.Setenv("POD_NAME", "web-7d9f")
+	if got := hostName(); got != "web-7d9f" {
+		t.Errorf("hostName() = %q with POD_NAME set", got)
+	}
+	t.Setenv("POD_NAME", "")
+	want, _ := os.Hostname()
+	if got := hostName(); got != want {
+		t.Errorf("hostName() = %q, want %q", got, want)
+	}
+}
+
+func writePEM(t *testing.T, certFile, keyFile string, cert tls.Certificate) {
+	t.Helper()
+	var cb bytes.Buffer
+	for _, der := range cert.Certificate {
+		_ = pem.Encode(&cb, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})
+	if err := os.WriteFile(certFile, cb.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, kb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
