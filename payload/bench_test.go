@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // discardWriter is a ResponseWriter that keeps its header map between
@@ -42,5 +46,24 @@ func BenchmarkHandler(b *testing.B) {
 				b.Fatalf("status %d, %d bytes", w.status, w.n)
 			}
 		})
+	}
+}
+
+// BenchmarkHandlerInstrumented is the hot path with the real SDK behind the
+// API: metrics on every request, the default 1 % root sampler.
+func BenchmarkHandlerInstrumented(b *testing.B) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))))
+	s, err := New(Config{MinSize: 1, MaxSize: 1 << 20, MaxUpload: 1 << 20, Version: "v", Host: "h",
+		MeterProvider: mp, TracerProvider: tp, Propagator: propagation.TraceContext{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/heartbeat/1024", nil)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		s.ServeHTTP(w, req)
 	}
 }
