@@ -22,6 +22,10 @@ type File struct {
 	// Path is the file the checks were read from ("" when built in code).
 	Path   string
 	Checks []Check
+
+	// digest is the SHA-256 of the bytes parsed, so a reload of unchanged
+	// content can be skipped; zero for a File built in code.
+	digest [32]byte
 }
 
 // Check is one probe target with everything needed to run it; defaults are
