@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/heartbeat-sidecar/heartbeat/payload"
+	"github.com/heartbeat-sidecar/heartbeat/telemetry"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=…".
@@ -176,6 +177,18 @@ var errUsage = errors.New("invalid settings")
 // serve runs until ctx is done, then drains. listening, if set, is called
 // with the bound address once requests are accepted.
 func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.Logger, listening func(addr string)) error {
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("%w: telemetry: %w", errUsage, err)
+	}
+	// Flushing gets its own budget: by the time it runs the drain may have used the shutdown timeout.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+		defer cancel()
+		if err := tel.Shutdown(fctx); err != nil {
+			logger.Warn("telemetry flush incomplete", "err", err)
+		}
+	}()
 	cfg := payload.Config{
 		MinSize:      o.minSize,
 		MaxSize:      o.maxSize,
@@ -183,6 +196,10 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 		WriteTimeout: o.writeTimeout,
 		Version:      version,
 		Host:         hostName(),
+
+		MeterProvider:  tel.MeterProvider,
+		TracerProvider: tel.TracerProvider,
+		Propagator:     tel.Propagator,
 	}
 	if o.log {
 		cfg.AccessLog = stdout

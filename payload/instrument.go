@@ -20,15 +20,6 @@ import (
 // instrumentationName is the instrumentation scope of the payload server's telemetry.
 const instrumentationName = "github.com/heartbeat-sidecar/heartbeat/payload"
 
-// durationBuckets refines the semantic-convention boundaries below 5 ms,
-// where nearly every payload answer falls.
-var durationBuckets = []float64{
-	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075,
-	0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
-}
-
-var sizeBuckets = []float64{0, 64, 1024, 16384, 65536, 262144, 1 << 20, 16 << 20, 256 << 20, 1 << 30}
-
 type routeID uint8
 
 const (
@@ -81,22 +72,20 @@ func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider, prop propa
 	}
 	meter := mp.Meter(instrumentationName)
 	var err error
+	// Bucket boundaries are the telemetry package's views: one place for every HTTP histogram.
 	if in.duration, err = meter.Float64Histogram("http.server.request.duration",
 		metric.WithUnit("s"),
-		metric.WithDescription("Duration of HTTP server requests."),
-		metric.WithExplicitBucketBoundaries(durationBuckets...)); err != nil {
+		metric.WithDescription("Duration of HTTP server requests.")); err != nil {
 		return nil, fmt.Errorf("payload: creating http.server.request.duration: %w", err)
 	}
 	if in.reqSize, err = meter.Int64Histogram("http.server.request.body.size",
 		metric.WithUnit("By"),
-		metric.WithDescription("Size of HTTP server request bodies."),
-		metric.WithExplicitBucketBoundaries(sizeBuckets...)); err != nil {
+		metric.WithDescription("Size of HTTP server request bodies.")); err != nil {
 		return nil, fmt.Errorf("payload: creating http.server.request.body.size: %w", err)
 	}
 	if in.respSize, err = meter.Int64Histogram("http.server.response.body.size",
 		metric.WithUnit("By"),
-		metric.WithDescription("Size of HTTP server response bodies."),
-		metric.WithExplicitBucketBoundaries(sizeBuckets...)); err != nil {
+		metric.WithDescription("Size of HTTP server response bodies.")); err != nil {
 		return nil, fmt.Errorf("payload: creating http.server.response.body.size: %w", err)
 	}
 	if tp != nil {

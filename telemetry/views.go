@@ -1,0 +1,34 @@
+package telemetry
+
+import (
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// views fixes the histogram buckets of the HTTP metrics in the provider, so
+// they are right even if an instrument is created without advisory
+// boundaries. The payload server records these on its hot path with
+// precomputed attribute sets; explicit-bucket histograms keep that a bucket
+// search and an atomic add.
+func views() []sdkmetric.Option {
+	// The boundaries the HTTP semantic conventions recommend for
+	// http.server.request.duration and http.client.request.duration, in
+	// seconds, refined below 5 ms, where nearly every payload answer and
+	// loopback probe falls.
+	durationBoundaries := []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+	// Body sizes in bytes, in powers of 4 from 64 B to 1 GiB: heartbeat serves
+	// 1 B to 1 MiB by default and accepts uploads up to 1 GiB, and the SDK
+	// default boundaries (0 to 10000) would put every large body in the
+	// overflow bucket.
+	sizeBoundaries := []float64{0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30}
+	hist := func(name string, bounds []float64) sdkmetric.Option {
+		return sdkmetric.WithView(sdkmetric.NewView(
+			sdkmetric.Instrument{Name: name, Kind: sdkmetric.InstrumentKindHistogram},
+			sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: bounds}},
+		))
+	}
+	return []sdkmetric.Option{
+		hist("http.*.request.duration", durationBoundaries),
+		hist("http.*.request.body.size", sizeBoundaries),
+		hist("http.*.response.body.size", sizeBoundaries),
+	}
+}
