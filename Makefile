@@ -21,7 +21,7 @@ build:
 
 ## run: the sidecar on :8080 with its defaults; no other service needed
 run: build
-	./$(BIN) serve
+	./$(BIN) serve --config deploy/run.yaml
 
 ## test: every test CI runs
 test: lint unit fuzz
@@ -43,6 +43,9 @@ lint: $(STATICCHECK)
 ## fuzz: each fuzzer for FUZZTIME beyond its corpus
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZTIME) ./payload
+	$(GO) test -run '^$$' -fuzz '^FuzzParseYAML$$' -fuzztime $(FUZZTIME) ./checks/config
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLegacyJSON$$' -fuzztime $(FUZZTIME) ./checks/config
+	$(GO) test -run '^$$' -fuzz '^FuzzParseServerTiming$$' -fuzztime $(FUZZTIME) ./checks
 
 ## bench: throughput, latency and memory against nginx, printed with ratios
 bench: build

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heartbeat-sidecar/heartbeat/checks"
+	"github.com/heartbeat-sidecar/heartbeat/checks/config"
 	"github.com/heartbeat-sidecar/heartbeat/payload"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry"
 )
@@ -49,6 +51,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serveCmd(ctx, args, stdout, stderr)
+	case "check":
+		return checkCmd(ctx, args, stdout, stderr)
+	case "validate":
+		return validateCmd(args, stdout, stderr)
 	case "version":
 		fs := newFlagSet("version", "Print the version.", stderr)
 		if code, ok := parse(fs, args, stderr); !ok {
@@ -71,6 +77,8 @@ func usage(w io.Writer) {
 
 commands:
   serve      run the payload server and the checks (default)
+  check      run every check once, print the results; exit 0 if all passed, 1 if not, 2 on a bad config
+  validate   check a checks file; exit 0 if it is valid, 2 if not
   version    print the version
 
 Every flag can also be set as an environment variable: --max-size is HEARTBEAT_MAX_SIZE.
@@ -135,6 +143,28 @@ type serveOptions struct {
 	shutdownTimeout time.Duration
 	drainDelay      time.Duration
 	writeTimeout    time.Duration
+	config          string
+	syslogAddr      string
+	maxConcurrent   int
+}
+
+// defaultConfigPath is where GoHeartbeat kept its checks; used when it exists and --config is not given.
+const defaultConfigPath = "/etc/heartbeat.config"
+
+// configFlag registers --config, shared by serve, check and validate.
+func configFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "config", "", "checks file, YAML or GoHeartbeat JSON (default "+defaultConfigPath+" if it exists)")
+}
+
+// resolveConfig applies the GoHeartbeat default path; "" means no checks.
+func resolveConfig(path string) string {
+	if path != "" {
+		return path
+	}
+	if _, err := os.Stat(defaultConfigPath); err == nil {
+		return defaultConfigPath
+	}
+	return ""
 }
 
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -151,6 +181,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time in-flight requests get to finish on SIGTERM")
 	fs.DurationVar(&o.drainDelay, "drain-delay", 0, "time to keep serving, reporting not ready, after SIGTERM and before closing listeners")
 	fs.DurationVar(&o.writeTimeout, "write-timeout", payload.DefaultWriteTimeout, "time a client may take to accept each chunk of a large body")
+	configFlag(fs, &o.config)
+	fs.StringVar(&o.syslogAddr, "syslog-addr", "", `where check alerts go: "" for the local syslog (/dev/log), udp://host:port, tcp://host:port, unix:///path, or none`)
+	fs.IntVar(&o.maxConcurrent, "max-concurrent-checks", checks.DefaultMaxConcurrent, "probes allowed in flight at once, across all checks")
 	if code, ok := parse(fs, args, stderr); !ok {
 		return code
 	}
@@ -210,6 +243,13 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 	}
 	defer ps.Close()
 
+	runner, stopChecks, err := startChecks(ctx, o, tel, logger)
+	if err != nil {
+		return err
+	}
+	defer stopChecks()
+	ps.Handle("/status", runner.StatusHandler())
+
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", o.listen, err)
@@ -266,6 +306,136 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 	}
 	logger.Info("shut down cleanly")
 	return nil
+}
+
+// startChecks loads the checks file, starts the scheduler and the reloader
+// (file changes and SIGHUP), and returns a function that stops both.
+func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, logger *slog.Logger) (*checks.Runner, func(), error) {
+	runner, err := checks.New(checks.Settings{
+		MeterProvider:  tel.MeterProvider,
+		TracerProvider: tel.TracerProvider,
+		LoggerProvider: tel.LoggerProvider,
+		Propagator:     tel.Propagator,
+		Logger:         logger,
+		MaxConcurrent:  o.maxConcurrent,
+		Syslog:         checks.SyslogConfig{Addr: o.syslogAddr},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	path := resolveConfig(o.config)
+	var file *config.File
+	if path != "" {
+		if file, err = config.Load(path); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if err := runner.Apply(file); err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: %w", errUsage, path, err)
+		}
+		logger.Info("checks loaded", "config", path, "checks", len(file.Checks))
+	}
+	// The scheduler outlives the HTTP drain, so in-flight probes finish; it stops last.
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{}, 2)
+	go func() {
+		if err := runner.Run(cctx); err != nil {
+			logger.Error("checks stopped", "err", err)
+		}
+		done <- struct{}{}
+	}()
+	waits := 1
+	if path != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		trigger := make(chan struct{}, 1)
+		go func() {
+			for range hup {
+				select {
+				case trigger <- struct{}{}:
+				default: // a reload is already pending
+				}
+			}
+		}()
+		w := &config.Watcher{
+			Path:    path,
+			Current: file,
+			Trigger: trigger,
+			Apply: func(f *config.File) {
+				if err := runner.Apply(f); err != nil {
+					runner.ReportReloadError(err)
+					return
+				}
+				logger.Info("checks reloaded", "config", path, "checks", len(f.Checks))
+			},
+			Observe: runner.ReportReloadError,
+		}
+		waits++
+		go func() {
+			_ = w.Run(cctx)
+			signal.Stop(hup)
+			close(hup)
+			done <- struct{}{}
+		}()
+	}
+	stop := func() {
+		cancel()
+		for range waits {
+			<-done
+		}
+	}
+	return runner, stop, nil
+}
+
+// checkCmd runs every check once, as GoHeartbeat's users ran it by hand.
+func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("check", "Run every check once and print one line per check.", stderr)
+	var path string
+	var maxConcurrent int
+	configFlag(fs, &path)
+	fs.IntVar(&maxConcurrent, "max-concurrent-checks", checks.DefaultMaxConcurrent, "probes allowed in flight at once")
+	if code, ok := parse(fs, args, stderr); !ok {
+		return code
+	}
+	file, code := loadForCommand("check", path, stderr)
+	if file == nil {
+		return code
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if checks.RunOnce(ctx, file, stdout, checks.Settings{Logger: logger, MaxConcurrent: maxConcurrent}) {
+		return exitOK
+	}
+	return exitFailure
+}
+
+// validateCmd checks a checks file without running anything.
+func validateCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("validate", "Check a checks file and report every error with its file, line and field.", stderr)
+	var path string
+	configFlag(fs, &path)
+	if code, ok := parse(fs, args, stderr); !ok {
+		return code
+	}
+	file, code := loadForCommand("validate", path, stderr)
+	if file == nil {
+		return code
+	}
+	fmt.Fprintf(stdout, "%s: OK, %d checks\n", file.Path, len(file.Checks))
+	return exitOK
+}
+
+// loadForCommand loads the checks file for check and validate; a nil file comes with the exit code.
+func loadForCommand(cmd, path string, stderr io.Writer) (*config.File, int) {
+	path = resolveConfig(path)
+	if path == "" {
+		fmt.Fprintf(stderr, "heartbeat %s: no checks file: give --config (%s does not exist)\n", cmd, defaultConfigPath)
+		return nil, exitUsage
+	}
+	file, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, exitUsage
+	}
+	return file, exitOK
 }
 
 // newHTTPServer applies production limits; HTTP/1.1 and HTTP/2 share the

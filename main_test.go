@@ -267,3 +267,105 @@ func writePEM(t *testing.T, certFile, keyFile string, cert tls.Certificate) {
 		t.Fatal(err)
 	}
 }
+
+func TestCheckAndValidateCommands(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	defer up.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
+
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.config", `{
+  "HeartbeatIntervalSeconds": 30, // GoHeartbeat's own format
+  "Urls": ["`+up.URL+`"],
+  "TcpEndpoints": ["`+strings.TrimPrefix(up.URL, "http://")+`"],
+  "TimeoutSeconds": 2
+}`)
+	failing := write("failing.yaml", "checks:\n  - {name: down, type: tcp, target: \""+closedAddr+"\", timeout: 1s}\n")
+	bad := write("bad.yaml", "checks:\n  - name: x\n    type: http\n    target: http://a/\n    timout: 1s\n")
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  []string
+		wantErr  string
+	}{
+		{"validate ok", []string{"validate", "--config", good}, 0, []string{good + ": OK, 2 checks"}, ""},
+		{"validate bad", []string{"validate", "--config", bad}, 2, nil, bad + ":5: checks[0].timout: unknown field"},
+		{"validate missing", []string{"validate", "--config", filepath.Join(dir, "nope.yaml")}, 2, nil, "nope.yaml"},
+		{"check all pass", []string{"check", "--config", good}, 0, []string{up.URL + ": 200 OK", "Connection to " + strings.TrimPrefix(up.URL, "http://") + " successful."}, ""},
+		{"check one fails", []string{"check", "--config", failing}, 1, []string{"down " + closedAddr + ": FAILED"}, ""},
+		{"check bad config", []string{"check", "--config", bad}, 2, nil, "unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tt.args, &out, &errb)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d (stdout %q, stderr %q)", code, tt.wantCode, out.String(), errb.String())
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout %q lacks %q", out.String(), w)
+				}
+			}
+			if !strings.Contains(errb.String(), tt.wantErr) {
+				t.Errorf("stderr %q lacks %q", errb.String(), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestServeRunsChecksAndReloads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "checks.yaml")
+	writeChecks := func(name string) {
+		// Written elsewhere and renamed over, as editors and ConfigMaps do.
+		tmp := path + ".tmp"
+		body := "checks:\n  - {name: " + name + ", type: tcp, target: \"127.0.0.1:1\", interval: 1s, timeout: 500ms}\n"
+		if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeChecks("first")
+	o := defaultOptions()
+	o.config, o.syslogAddr = path, "none"
+	addr, _, _ := startServe(t, o)
+
+	waitStatus := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		var last string
+		for time.Now().Before(deadline) {
+			resp, err := http.Get("http://" + addr + "/status")
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				last = string(b)
+				if strings.Contains(last, want) {
+					return
+				}
+			}
+			time.Sleep(20 * time.Millisecond) // polling interval, not a signal
+		}
+		t.Fatalf("/status never showed %q; last: %s", want, last)
+	}
+	waitStatus(`"name": "first"`)
+	writeChecks("second")
+	waitStatus(`"name": "second"`)
+
+}

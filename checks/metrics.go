@@ -1,0 +1,94 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+
+	"go.opentelemetry.io/otel/metric"
+)
+
+// scopeName is the instrumentation scope of everything the checks emit.
+const scopeName = "github.com/heartbeat-sidecar/heartbeat/checks"
+
+// Bucket boundaries in seconds: the SDK's default boundaries are meant for
+// milliseconds and would put every probe into the first bucket.
+var (
+	durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+	// httpClientBuckets is what the HTTP semantic conventions advise for http.client.request.duration.
+	httpClientBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+	latenessBuckets   = []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}
+)
+
+// instruments are created once per Runner; per-check attribute sets are
+// precomputed on the check so a run only records.
+type instruments struct {
+	duration      metric.Float64Histogram
+	phaseDuration metric.Float64Histogram
+	networkDur    metric.Float64Histogram
+	httpClientDur metric.Float64Histogram
+	runs          metric.Int64Counter
+	lateness      metric.Float64Histogram
+	alertsDropped metric.Int64Counter
+	reloadFails   metric.Int64Counter
+
+	// Gauges are observable so that series of removed checks and of
+	// addresses that left DNS disappear instead of repeating a stale value.
+	success    metric.Int64ObservableGauge
+	up         metric.Int64ObservableGauge
+	certExpiry metric.Int64ObservableGauge
+	statusCode metric.Int64ObservableGauge
+}
+
+func newInstruments(m metric.Meter) (*instruments, error) {
+	var (
+		in   instruments
+		errs []error
+	)
+	hist := func(name, desc string, buckets []float64) metric.Float64Histogram {
+		h, err := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc),
+			metric.WithExplicitBucketBoundaries(buckets...))
+		errs = append(errs, err)
+		return h
+	}
+	counter := func(name, unit, desc string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	gauge := func(name, unit, desc string) metric.Int64ObservableGauge {
+		g, err := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return g
+	}
+	in.duration = hist("probe.duration", "Duration of a probe run.", durationBuckets)
+	in.phaseDuration = hist("probe.phase.duration", "Duration of one phase of a probe run.", durationBuckets)
+	in.networkDur = hist("probe.network.duration", "Probe duration minus the server time reported in Server-Timing.", durationBuckets)
+	in.httpClientDur = hist("http.client.request.duration", "Duration of HTTP client requests.", httpClientBuckets)
+	in.lateness = hist("heartbeat.scheduler.lateness", "Time between a run's scheduled and actual start.", latenessBuckets)
+	in.runs = counter("probe.runs", "{run}", "Probe runs by outcome (success, failure, skipped).")
+	in.alertsDropped = counter("heartbeat.alerts.dropped", "{alert}", "Syslog alerts dropped because the syslog queue was full.")
+	in.reloadFails = counter("heartbeat.config.reload.failures", "{reload}", "Checks file reloads rejected; the previous checks keep running.")
+	in.success = gauge("probe.success", "1", "Whether the last probe run succeeded (1) or failed (0).")
+	in.up = gauge("heartbeat.check.up", "1", "Check state after thresholds: 1 up, 0 down; absent while unknown.")
+	in.certExpiry = gauge("probe.tls.cert.expiry", "s", "Expiry of the leaf certificate, as a Unix time.")
+	in.statusCode = gauge("probe.http.status_code", "1", "HTTP status code of the last run.")
+	for _, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("checks: creating instruments: %w", err)
+		}
+	}
+	return &in, nil
+}
+
+// registerGauges installs the one callback that reports every series' gauges.
+func (r *Runner) registerGauges(m metric.Meter) (metric.Registration, error) {
+	in := r.inst
+	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for _, c := range r.snapshot() {
+			for _, s := range c.allSeries() {
+				s.observe(o, in)
+			}
+		}
+		return nil
+	}, in.success, in.up, in.certExpiry, in.statusCode)
+}

@@ -1,0 +1,572 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	otellog "go.opentelemetry.io/otel/log"
+	lognoop "go.opentelemetry.io/otel/log/noop"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+)
+
+// DefaultMaxConcurrent is the number of probes that may run at once when
+// Settings.MaxConcurrent is zero.
+const DefaultMaxConcurrent = 64
+
+// defaultMaxAddresses bounds each_address checks whose config left it unset.
+const defaultMaxAddresses = 50
+
+// Errors returned by New, Apply and Run.
+var (
+	ErrInvalidSettings = errors.New("invalid checks settings")
+	ErrUnknownType     = errors.New("unknown check type")
+	ErrAlreadyRunning  = errors.New("runner already running")
+)
+
+// Settings configures a Runner. Nil providers mean no telemetry of that kind.
+type Settings struct {
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
+	LoggerProvider otellog.LoggerProvider
+	// Propagator injects each run's trace context into HTTP probes; nil
+	// means W3C trace context.
+	Propagator propagation.TextMapPropagator
+	// Logger receives the seed-style line of every run (successes at debug,
+	// failures at info) and transitions; nil discards.
+	Logger *slog.Logger
+	// MaxConcurrent bounds probes in flight across all checks; 0 means DefaultMaxConcurrent.
+	MaxConcurrent int
+	// Syslog says where transition alerts go.
+	Syslog SyslogConfig
+}
+
+// Validate reports settings New cannot use.
+func (s *Settings) Validate() error {
+	if s.MaxConcurrent < 0 {
+		return fmt.Errorf("%w: max concurrent checks %d must not be negative", ErrInvalidSettings, s.MaxConcurrent)
+	}
+	return s.Syslog.Validate()
+}
+
+// Runner schedules and runs checks and keeps their state.
+type Runner struct {
+	log    *slog.Logger
+	tracer trace.Tracer
+	logger otellog.Logger
+	prop   propagation.TextMapPropagator
+	inst   *instruments
+	shared sharedSets
+	alerts *alertSink // nil when syslog is off
+	quiet  bool       // RunOnce: no alerts, only results
+
+	sem      chan struct{}
+	inflight sync.WaitGroup
+	started  atomic.Bool
+
+	// Replaceable in tests: the prober lookup and the resolver.
+	probers  func(checkType string) (ProbeFunc, bool)
+	resolver *net.Resolver
+	// onStart, when set, sees every run's scheduled and actual start.
+	onStart func(c *check, due, started time.Time)
+
+	list atomic.Pointer[[]*check] // checks in file order, for /status and gauges
+
+	mu     sync.Mutex // guards everything below
+	checks map[string]*check
+	heap   schedHeap
+	rnd    *rand.Rand
+	wake   chan struct{}
+
+	reloadMu      sync.Mutex
+	lastReloadErr string
+}
+
+// New returns a Runner with no checks; give it some with Apply and start it with Run.
+func New(s Settings) (*Runner, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if s.MeterProvider == nil {
+		s.MeterProvider = metricnoop.NewMeterProvider()
+	}
+	if s.TracerProvider == nil {
+		s.TracerProvider = tracenoop.NewTracerProvider()
+	}
+	if s.LoggerProvider == nil {
+		s.LoggerProvider = lognoop.NewLoggerProvider()
+	}
+	if s.Propagator == nil {
+		s.Propagator = propagation.TraceContext{}
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxConcurrent == 0 {
+		s.MaxConcurrent = DefaultMaxConcurrent
+	}
+	meter := s.MeterProvider.Meter(scopeName, metric.WithSchemaURL(semconv.SchemaURL))
+	inst, err := newInstruments(meter)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{
+		log:      s.Logger,
+		tracer:   s.TracerProvider.Tracer(scopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		logger:   s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
+		prop:     s.Propagator,
+		inst:     inst,
+		sem:      make(chan struct{}, s.MaxConcurrent),
+		probers:  proberFor,
+		resolver: net.DefaultResolver,
+		checks:   map[string]*check{},
+		rnd:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		wake:     make(chan struct{}, 1),
+	}
+	r.list.Store(&[]*check{})
+	if r.alerts, err = newAlertSink(s.Syslog, s.Logger, func(ctx context.Context) {
+		inst.alertsDropped.Add(ctx, 1)
+	}); err != nil {
+		return nil, err
+	}
+	// The callback stays registered for the Runner's life, so the final
+	// export at shutdown (after Run returns) still carries the gauges.
+	if _, err = r.registerGauges(meter); err != nil {
+		return nil, fmt.Errorf("checks: registering gauge callback: %w", err)
+	}
+	return r, nil
+}
+
+// Apply replaces the running set of checks with f's. Checks whose definition
+// is unchanged keep their state and schedule; changed ones restart from
+// unknown. On error (a check type without a prober) nothing changes.
+func (r *Runner) Apply(f *config.File) error {
+	var cfgs []config.Check
+	if f != nil {
+		cfgs = f.Checks
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := make(map[string]*check, len(cfgs))
+	order := make([]*check, 0, len(cfgs))
+	for i := range cfgs {
+		cfg := cfgs[i] // a copy: the caller may reuse f
+		if _, dup := next[cfg.Name]; dup {
+			// config validation rejects this; a second entry would run unnamed for ever.
+			return fmt.Errorf("checks: %w: two checks named %q", ErrInvalidSettings, cfg.Name)
+		}
+		if old, ok := r.checks[cfg.Name]; ok && old.fingerprint == fingerprint(&cfg) {
+			next[cfg.Name] = old
+			order = append(order, old)
+			continue
+		}
+		probe, ok := r.probers(cfg.Type)
+		if !ok {
+			return fmt.Errorf("checks: check %q: %w %q", cfg.Name, ErrUnknownType, cfg.Type)
+		}
+		c := newCheck(&cfg, probe)
+		next[cfg.Name] = c
+		order = append(order, c)
+	}
+	now := time.Now()
+	for name, old := range r.checks {
+		if next[name] != old {
+			old.retired.Store(true)
+			r.unschedule(old)
+		}
+	}
+	for _, c := range order {
+		if c.index < 0 && !c.retired.Load() {
+			r.schedule(c, now)
+		}
+	}
+	r.checks = next
+	r.list.Store(&order)
+	r.wakeUp()
+
+	r.reloadMu.Lock()
+	r.lastReloadErr = ""
+	r.reloadMu.Unlock()
+	return nil
+}
+
+// ReportReloadError counts and logs a checks file that could not be loaded
+// (the previous checks keep running). Repeats of the same error are counted
+// but logged once, since file watchers fire several events per change; nil
+// (a reload that worked) re-arms the log. Its signature fits
+// config.Watcher's Observe hook.
+func (r *Runner) ReportReloadError(err error) {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	if err == nil {
+		r.lastReloadErr = ""
+		return
+	}
+	ctx := context.Background()
+	r.inst.reloadFails.Add(ctx, 1)
+	if r.lastReloadErr != err.Error() {
+		r.lastReloadErr = err.Error()
+		r.log.ErrorContext(ctx, "checks file reload failed; keeping the previous checks", "err", err)
+	}
+}
+
+// Run schedules the checks until ctx is done, then waits for runs in flight
+// and flushes queued alerts briefly. It may be called once.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	var alertsDone chan struct{}
+	alertCtx, stopAlerts := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAlerts()
+	if r.alerts != nil {
+		alertsDone = make(chan struct{})
+		go func() {
+			defer close(alertsDone)
+			r.alerts.run(alertCtx)
+		}()
+	}
+	r.loop(ctx)
+	r.inflight.Wait()
+	stopAlerts()
+	if alertsDone != nil {
+		<-alertsDone
+	}
+	return nil
+}
+
+// snapshot returns the current checks in file order.
+func (r *Runner) snapshot() []*check { return *r.list.Load() }
+
+func (r *Runner) acquire(ctx context.Context) bool {
+	select {
+	case r.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *Runner) release() { <-r.sem }
+
+// execute performs one run of c, which came due at due.
+func (r *Runner) execute(ctx context.Context, c *check, due time.Time) {
+	if !r.acquire(ctx) {
+		return
+	}
+	started := time.Now()
+	r.inst.lateness.Record(ctx, started.Sub(due).Seconds())
+	if r.onStart != nil {
+		r.onStart(c, due, started)
+	}
+	if !c.cfg.EachAddress || c.cfg.Type == config.TypeDNS {
+		defer r.release()
+		r.runSeries(ctx, c.main, Target{Check: c.cfg}, trace.SpanKindClient)
+		return
+	}
+	r.runEachAddress(ctx, c)
+}
+
+// runSeries probes t once under a run span and records the result on s.
+func (r *Runner) runSeries(ctx context.Context, s *series, t Target, kind trace.SpanKind) Result {
+	c := s.chk
+	start := time.Now()
+	ctx, span := r.tracer.Start(ctx, c.spanName, trace.WithSpanKind(kind), trace.WithTimestamp(start))
+	// Attributes are built only for sampled runs: most runs are not, and
+	// at a thousand runs a second the garbage would add up.
+	if span.IsRecording() {
+		span.SetAttributes(c.spanAttrs()...)
+		if s.address != "" {
+			span.SetAttributes(semconv.NetworkPeerAddressKey.String(hostOnly(s.address)))
+		}
+	}
+	t.Propagator = r.prop
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	res := r.callProbe(pctx, c.probe, t)
+	cancel()
+	if res.Start.IsZero() {
+		res.Start = start
+	}
+	if res.Duration <= 0 {
+		res.Duration = time.Since(res.Start)
+	}
+	if !res.Success && res.ErrorType == "" {
+		res.ErrorType = ErrOther
+	}
+	if ctx.Err() != nil {
+		// Shutdown cut the run short: that says nothing about the target,
+		// so it is neither recorded nor alerted on.
+		span.End()
+		return res
+	}
+	r.endSpan(ctx, span, res, res.Start.Add(res.Duration))
+	r.record(ctx, s, res)
+	return res
+}
+
+// callProbe shields the scheduler from a prober that breaks its contract.
+func (r *Runner) callProbe(ctx context.Context, p ProbeFunc, t Target) (res Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.ErrorContext(ctx, "prober panicked", "check", t.Check.Name, "panic", v)
+			res = Result{ErrorType: ErrOther, Reason: "internal error: prober panicked"}
+		}
+	}()
+	return p(ctx, t)
+}
+
+// endSpan adds what the run found to its span, one child span per phase
+// (with the phase's own timestamps), and ends it at end.
+func (r *Runner) endSpan(ctx context.Context, span trace.Span, res Result, end time.Time) {
+	if span.IsRecording() {
+		attrs := make([]attribute.KeyValue, 0, 6)
+		if res.ServerAddress != "" {
+			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(res.ServerAddress))
+		}
+		if res.ServerPort != 0 {
+			attrs = append(attrs, semconv.NetworkPeerPortKey.Int(res.ServerPort))
+		}
+		if res.StatusCode != 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(res.StatusCode))
+		}
+		if !res.CertExpiry.IsZero() {
+			attrs = append(attrs, semconv.TLSServerNotAfterKey.String(res.CertExpiry.UTC().Format(time.RFC3339)))
+		}
+		if res.HasServerTiming {
+			attrs = append(attrs, attribute.Float64("heartbeat.server_timing", res.ServerTiming.Seconds()))
+		}
+		if !res.Success {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(res.ErrorType))
+			span.SetStatus(codes.Error, res.Reason)
+		}
+		span.SetAttributes(attrs...)
+		for _, p := range res.Phases {
+			_, ps := r.tracer.Start(ctx, p.Name, trace.WithTimestamp(p.Start))
+			ps.End(trace.WithTimestamp(p.End))
+		}
+	}
+	span.End(trace.WithTimestamp(end))
+}
+
+// record turns one result into metrics, state, logs and, on a transition, an alert.
+func (r *Runner) record(ctx context.Context, s *series, res Result) {
+	c := s.chk
+	in := r.inst
+	secs := res.Duration.Seconds()
+
+	// Attribute options are looked up under s.mu, but recorded outside it so
+	// that no SDK lock is ever taken while holding a lock the gauge callback needs.
+	s.mu.Lock()
+	var runsOpt, durOpt metric.MeasurementOption
+	if res.Success {
+		runsOpt, durOpt = s.runsOK, s.baseOpt
+	} else {
+		f := s.failOpt(res.ErrorType)
+		runsOpt, durOpt = f.runs, f.attrs
+	}
+	prev := s.st
+	now := time.Now()
+	tr := s.st.apply(res.Success, c.cfg.FailureThreshold, c.cfg.SuccessThreshold, now)
+	s.st.HasRun = true
+	s.st.LastRun = res.Start
+	s.st.LastDur = res.Duration
+	s.st.LastOK = res.Success
+	s.st.StatusCode = res.StatusCode
+	s.st.CertExpiry = res.CertExpiry
+	if res.Success {
+		s.st.LastMessage = c.redact(res.Message)
+	} else {
+		s.st.LastMessage = ""
+		s.st.LastErr = c.redact(res.Reason)
+		s.st.LastErrType = res.ErrorType
+		s.st.LastErrAt = res.Start
+	}
+	st := s.st
+	s.mu.Unlock()
+
+	in.runs.Add(ctx, 1, runsOpt)
+	in.duration.Record(ctx, secs, durOpt)
+	for _, p := range res.Phases {
+		in.phaseDuration.Record(ctx, p.End.Sub(p.Start).Seconds(), r.shared.phaseOpt(c.cfg.Type, p.Name))
+	}
+	if res.HasServerTiming {
+		in.networkDur.Record(ctx, max(0, (res.Duration-res.ServerTiming).Seconds()), s.baseOpt)
+	}
+	// The resolution run of an each_address check is not an HTTP request.
+	if c.cfg.Type == config.TypeHTTP && (s.address != "" || !c.cfg.EachAddress) {
+		k := httpKey{method: c.httpMethod, host: c.host, port: c.port, code: res.StatusCode}
+		if !res.Success {
+			k.errType = res.ErrorType
+		}
+		in.httpClientDur.Record(ctx, secs, r.shared.httpOpt(k))
+	}
+
+	if res.Success {
+		if r.log.Enabled(ctx, slog.LevelDebug) {
+			r.log.DebugContext(ctx, runLine(s, res, st), "check", c.cfg.Name)
+		}
+	} else if r.log.Enabled(ctx, slog.LevelInfo) {
+		r.log.InfoContext(ctx, runLine(s, res, st), "check", c.cfg.Name, "error.type", res.ErrorType)
+	}
+	if tr != noTransition && !r.quiet && !c.retired.Load() {
+		r.alert(ctx, s, tr, res, prev, st)
+	}
+}
+
+// runLine is the seed-style line for one run: "http://host/path: 200 OK",
+// or "<target>: FAILED: <reason>".
+func runLine(s *series, res Result, st seriesState) string {
+	target := s.chk.display
+	if s.address != "" {
+		target += " [" + s.address + "]"
+	}
+	if !res.Success {
+		return target + ": FAILED: " + st.LastErr
+	}
+	if st.LastMessage == "" {
+		return target + ": OK"
+	}
+	if s.address != "" && !strings.Contains(st.LastMessage, s.address) {
+		return "[" + s.address + "] " + st.LastMessage
+	}
+	return st.LastMessage
+}
+
+// spanAttrs are the attributes every run span of c starts with.
+func (c *check) spanAttrs() []attribute.KeyValue {
+	attrs := append(c.checkKVs(), attribute.String("check.target", c.display))
+	switch c.cfg.Type {
+	case config.TypeHTTP:
+		m := c.cfg.HTTP.Method
+		if m == "" {
+			m = "GET"
+		}
+		attrs = append(attrs, semconv.URLFullKey.String(c.display), semconv.HTTPRequestMethodKey.String(m))
+	case config.TypeDNS:
+		attrs = append(attrs, semconv.DNSQuestionNameKey.String(c.cfg.Target))
+	}
+	return attrs
+}
+
+// runEachAddress resolves c's host and probes every address, each in its
+// own concurrency slot, under one run span.
+func (r *Runner) runEachAddress(ctx context.Context, c *check) {
+	start := time.Now()
+	ctx, span := r.tracer.Start(ctx, c.spanName, trace.WithTimestamp(start))
+	if span.IsRecording() {
+		span.SetAttributes(c.spanAttrs()...)
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	addrs, err := r.resolve(rctx, c)
+	cancel()
+	r.release() // address probes take their own slots; holding this one could deadlock
+	end := time.Now()
+	if ctx.Err() != nil {
+		span.End() // shutdown, as in runSeries
+		return
+	}
+
+	res := Result{Success: err == nil, Start: start, Duration: end.Sub(start),
+		Phases: []PhaseTiming{{Name: PhaseDNS, Start: start, End: end}}}
+	if err != nil {
+		res.ErrorType, res.Reason = ErrDNS, err.Error()
+		if errors.Is(err, context.DeadlineExceeded) {
+			res.ErrorType = ErrTimeout
+		}
+	} else {
+		res.Message = fmt.Sprintf("%s: resolved %d addresses", c.display, len(addrs))
+	}
+	r.record(ctx, c.main, res)
+	if span.IsRecording() {
+		for _, p := range res.Phases {
+			_, ps := r.tracer.Start(ctx, p.Name, trace.WithTimestamp(p.Start))
+			ps.End(trace.WithTimestamp(p.End))
+		}
+	}
+
+	series := c.addressSeries(addrs)
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Int64
+	)
+	for i, s := range series {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !r.acquire(ctx) {
+				return
+			}
+			defer r.release()
+			if res := r.runSeries(ctx, s, Target{Check: c.cfg, Address: addrs[i]}, trace.SpanKindClient); !res.Success {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	switch {
+	case err != nil:
+		span.SetStatus(codes.Error, res.Reason)
+	case failed.Load() > 0:
+		span.SetStatus(codes.Error, fmt.Sprintf("%d of %d addresses failed", failed.Load(), len(addrs)))
+	}
+	span.End()
+}
+
+// resolve returns the "ip:port" addresses of c's host, sorted, at most MaxAddresses.
+func (r *Runner) resolve(ctx context.Context, c *check) ([]string, error) {
+	if c.host == "" {
+		return nil, fmt.Errorf("no host in target %q", c.display)
+	}
+	var ips []netip.Addr
+	if ip, err := netip.ParseAddr(c.host); err == nil {
+		ips = []netip.Addr{ip}
+	} else {
+		ips, err = r.resolver.LookupNetIP(ctx, "ip", c.host)
+		if err != nil {
+			return nil, err
+		}
+	}
+	for i := range ips {
+		ips[i] = ips[i].Unmap()
+	}
+	slices.SortFunc(ips, netip.Addr.Compare)
+	ips = slices.Compact(ips)
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("lookup %s: no addresses", c.host)
+	}
+	limit := c.cfg.MaxAddresses
+	if limit <= 0 {
+		limit = defaultMaxAddresses
+	}
+	if len(ips) > limit {
+		ips = ips[:limit]
+	}
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = netip.AddrPortFrom(ip, uint16(c.port)).String()
+	}
+	return out, nil
+}
+
+func hostOnly(addr string) string {
+	h, _ := splitHostPort(addr)
+	return h
+}

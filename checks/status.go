@@ -1,0 +1,183 @@
+package checks
+
+import (
+	"encoding/json"
+	"html/template"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// CheckStatus is one check in the /status document.
+type CheckStatus struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Target   string `json:"target"` // secrets redacted
+	Interval string `json:"interval"`
+	SeriesStatus
+	// Addresses holds one entry per resolved address of an each_address
+	// check; the check's own fields then describe the name resolution.
+	Addresses []SeriesStatus `json:"addresses,omitempty"`
+}
+
+// SeriesStatus is the state and last result of a check or of one of its addresses.
+type SeriesStatus struct {
+	Address              string     `json:"address,omitempty"`
+	State                State      `json:"state"`
+	Since                *time.Time `json:"since,omitempty"`
+	ConsecutiveFailures  int        `json:"consecutive_failures"`
+	ConsecutiveSuccesses int        `json:"consecutive_successes"`
+	Runs                 uint64     `json:"runs"`
+	Failures             uint64     `json:"failures"`
+	Skipped              uint64     `json:"skipped,omitempty"`
+	LastRun              *time.Time `json:"last_run,omitempty"`
+	LastDurationSeconds  float64    `json:"last_duration_seconds"`
+	LastSuccess          bool       `json:"last_success"`
+	LastResult           string     `json:"last_result,omitempty"`
+	LastError            string     `json:"last_error,omitempty"`
+	LastErrorType        string     `json:"last_error_type,omitempty"`
+	LastErrorAt          *time.Time `json:"last_error_at,omitempty"`
+	StatusCode           int        `json:"status_code,omitempty"`
+	CertExpiry           *time.Time `json:"cert_expiry,omitempty"`
+}
+
+// Status returns every check's state, in file order.
+func (r *Runner) Status() []CheckStatus {
+	list := r.snapshot()
+	out := make([]CheckStatus, 0, len(list))
+	for _, c := range list {
+		cs := CheckStatus{Name: c.cfg.Name, Type: c.cfg.Type, Target: c.display, Interval: c.cfg.Interval.String()}
+		for i, s := range c.allSeries() {
+			if i == 0 {
+				cs.SeriesStatus = s.status()
+			} else {
+				cs.Addresses = append(cs.Addresses, s.status())
+			}
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+func (s *series) status() SeriesStatus {
+	s.mu.Lock()
+	st := s.st
+	s.mu.Unlock()
+	ts := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		t = t.UTC()
+		return &t
+	}
+	return SeriesStatus{
+		Address:              s.address,
+		State:                st.State,
+		Since:                ts(st.Since),
+		ConsecutiveFailures:  st.ConsecFail,
+		ConsecutiveSuccesses: st.ConsecOK,
+		Runs:                 st.Runs,
+		Failures:             st.Failures,
+		Skipped:              st.Skipped,
+		LastRun:              ts(st.LastRun),
+		LastDurationSeconds:  st.LastDur.Seconds(),
+		LastSuccess:          st.LastOK,
+		LastResult:           st.LastMessage,
+		LastError:            st.LastErr,
+		LastErrorType:        st.LastErrType,
+		LastErrorAt:          ts(st.LastErrAt),
+		StatusCode:           st.StatusCode,
+		CertExpiry:           ts(st.CertExpiry),
+	}
+}
+
+// StatusHandler serves every check's state as JSON, or as a small page when
+// the client accepts text/html (a browser).
+func (r *Runner) StatusHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		status := r.Status()
+		if wantsHTML(req.Header.Values("Accept")) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			if err := statusPage.Execute(w, statusView{Checks: status, Now: time.Now().UTC()}); err != nil {
+				r.log.WarnContext(req.Context(), "writing /status page", "err", err)
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			Checks []CheckStatus `json:"checks"`
+		}{status}); err != nil {
+			r.log.WarnContext(req.Context(), "writing /status", "err", err)
+		}
+	})
+}
+
+// wantsHTML reports whether an Accept header lists text/html (with a
+// non-zero quality); everything else, including no header, gets JSON.
+func wantsHTML(accept []string) bool {
+	for _, h := range accept {
+		for part := range strings.SplitSeq(h, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil || mt != "text/html" {
+				continue
+			}
+			if q := strings.TrimSpace(params["q"]); q == "0" || q == "0.0" || q == "0.00" || q == "0.000" {
+				continue
+			}
+			return true
+		}
+	}
+	return false
+}
+
+type statusView struct {
+	Checks []CheckStatus
+	Now    time.Time
+}
+
+var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
+	"ms": func(s float64) string {
+		return (time.Duration(s * float64(time.Second))).Round(10 * time.Microsecond).String()
+	},
+	"ts": func(t *time.Time) string {
+		if t == nil {
+			return "never"
+		}
+		return t.Format(time.RFC3339)
+	},
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>heartbeat checks</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}
+th{background:#f4f4f4}
+.up{color:#176f2c;font-weight:600}.down{color:#b00020;font-weight:600}.unknown{color:#777}
+td.addr{padding-left:2em;color:#555}
+code{font-size:90%}
+</style></head><body>
+<h1>heartbeat checks</h1>
+<p>{{len .Checks}} checks, as of {{.Now.Format "2006-01-02 15:04:05 UTC"}}.</p>
+<table>
+<tr><th>check</th><th>type</th><th>target</th><th>state</th><th>last run</th><th>duration</th><th>result</th></tr>
+{{range .Checks}}{{$c := .}}
+<tr><td>{{.Name}}</td><td>{{.Type}}</td><td><code>{{.Target}}</code></td>
+<td class="{{.State}}">{{.State}}</td><td>{{ts .LastRun}}</td><td>{{ms .LastDurationSeconds}}</td>
+<td>{{if .LastSuccess}}{{.LastResult}}{{else if .LastError}}{{.LastErrorType}}: {{.LastError}}{{end}}</td></tr>
+{{range .Addresses}}
+<tr><td class="addr" colspan="3">{{$c.Name}} → <code>{{.Address}}</code></td>
+<td class="{{.State}}">{{.State}}</td><td>{{ts .LastRun}}</td><td>{{ms .LastDurationSeconds}}</td>
+<td>{{if .LastSuccess}}{{.LastResult}}{{else if .LastError}}{{.LastErrorType}}: {{.LastError}}{{end}}</td></tr>
+{{end}}{{end}}
+</table></body></html>
+`))
