@@ -11,7 +11,7 @@ export CGO_ENABLED ?= 0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 
-.PHONY: all build run test unit lint fuzz bench clean
+.PHONY: all build run test unit lint fuzz bench bench-scheduler clean
 
 all: build
 
@@ -50,6 +50,11 @@ fuzz:
 ## bench: throughput, latency and memory against nginx, printed with ratios
 bench: build
 	bash scripts/bench.sh
+	bash scripts/bench-scheduler.sh
+
+## bench-scheduler: 1,000 and 10,000 HTTP checks beside blackbox_exporter
+bench-scheduler: build
+	bash scripts/bench-scheduler.sh
 
 clean:
 	rm -rf bin

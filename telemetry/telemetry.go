@@ -264,7 +264,7 @@ func (b *builder) tracerProvider(ctx context.Context) (*sdktrace.TracerProvider,
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(b.res)}
 	if r := b.cfg.defaultSamplerRatio; r != nil {
 		// Only when OTEL_TRACES_SAMPLER is unset: options override the SDK's env handling.
-		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*r))))
+		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(probeSampler{ratio: sdktrace.TraceIDRatioBased(*r)})))
 	}
 	for _, kind := range b.cfg.traces.exporters {
 		exp, err := b.spanExporter(ctx, kind)
@@ -316,7 +316,7 @@ func (b *builder) loggerProvider(ctx context.Context) (*sdklog.LoggerProvider, e
 // samplerDescription renders the effective sampler for the startup log line.
 func (c config) samplerDescription() string {
 	if c.defaultSamplerRatio != nil {
-		return samplerParentBasedTI + "(" + strconv.FormatFloat(*c.defaultSamplerRatio, 'g', -1, 64) + ")"
+		return samplerParentBasedTI + "(" + strconv.FormatFloat(*c.defaultSamplerRatio, 'g', -1, 64) + "), probe runs always"
 	}
 	s := os.Getenv(envSampler)
 	if a := os.Getenv(envSamplerArg); a != "" {
