@@ -11,7 +11,7 @@ export CGO_ENABLED ?= 0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 
-.PHONY: all build run test unit lint fuzz bench bench-scheduler clean
+.PHONY: all build run test unit lint fuzz bench bench-scheduler soak soak-ci clean
 
 all: build
 
@@ -24,7 +24,7 @@ run: build
 	./$(BIN) serve --config deploy/run.yaml
 
 ## test: every test CI runs
-test: lint unit fuzz
+test: lint unit fuzz soak-ci
 
 ## unit: go test, fuzz seed corpora included
 unit:
@@ -55,6 +55,15 @@ bench: build
 ## bench-scheduler: 1,000 and 10,000 HTTP checks beside blackbox_exporter
 bench-scheduler: build
 	bash scripts/bench-scheduler.sh
+
+DURATION ?=
+## soak: 1,000,000 requests (or DURATION=30m of load) with 1,000 checks and a live collector
+soak: build
+	DURATION=$(DURATION) bash scripts/soak.sh
+
+## soak-ci: the soak's CI form
+soak-ci: build
+	REQUESTS=1000000 bash scripts/soak.sh
 
 clean:
 	rm -rf bin

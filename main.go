@@ -243,17 +243,19 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 	}
 	defer ps.Close()
 
-	runner, stopChecks, err := startChecks(ctx, o, tel, logger)
-	if err != nil {
-		return err
-	}
-	defer stopChecks()
-	ps.Handle("/status", runner.StatusHandler())
-
+	// Bind before the checks start: a check of this sidecar's own port (a
+	// mesh lists every pod, this one included) must find it listening.
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", o.listen, err)
 	}
+	runner, stopChecks, err := startChecks(ctx, o, tel, logger)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopChecks()
+	ps.Handle("/status", runner.StatusHandler())
 	srv := newHTTPServer(ps, o.tlsCert != "", logger)
 	errc := make(chan error, 2)
 	go func() {
@@ -449,7 +451,7 @@ func newHTTPServer(h http.Handler, tls bool, logger *slog.Logger) *http.Server {
 		protocols.SetUnencryptedHTTP2(true)
 	}
 	return &http.Server{
-		Handler:           h,
+		Handler:           closeAfterChunked(h),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
@@ -479,4 +481,21 @@ func hostName() string {
 		return "unknown"
 	}
 	return n
+}
+
+// closeAfterChunked hangs up after every HTTP/1 request with a chunked body.
+// When a request has both Content-Length and Transfer-Encoding: chunked, Go's
+// server (Go 1.26) drops Content-Length and keeps the connection open,
+// which RFC 9112 section 6.1 forbids: a front end that framed the request by
+// Content-Length would take our answer to the bytes after the chunked body for
+// the answer to its next request. A handler cannot see whether Content-Length
+// was there, so any chunked request closes the connection; probes send
+// Content-Length and keep theirs.
+func closeAfterChunked(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -187,10 +188,12 @@ func (s *Server) serveHeartbeat(w http.ResponseWriter, r *http.Request, arg stri
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodPost, http.MethodPut:
-		n, status := s.discardBody(w, r)
+		n, status, msg := s.discardBody(w, r)
 		rec.requestBytes = n
 		if status != 0 {
-			return s.serveText(w, r, status, "request body larger than max-upload "+strconv.FormatInt(s.cfg.MaxUpload, 10)+" bytes", start)
+			out := s.serveText(w, r, status, msg, start)
+			out.requestBytes = n
+			return out
 		}
 	default:
 		w.Header()["Allow"] = s.allowHdr
@@ -240,18 +243,38 @@ func (s *Server) writeBody(w http.ResponseWriter, n int64) int64 {
 	return total
 }
 
-// discardBody reads and drops the request body; status is non-zero when it is too large.
-func (s *Server) discardBody(w http.ResponseWriter, r *http.Request) (int64, int) {
+// discardBody reads and drops the request body; status is non-zero, and msg
+// says why, when the body is too large, too slow or cut short.
+func (s *Server) discardBody(w http.ResponseWriter, r *http.Request) (n int64, status int, msg string) {
+	tooLargeMsg := "request body larger than max-upload " + strconv.FormatInt(s.cfg.MaxUpload, 10) + " bytes"
 	if r.ContentLength > s.cfg.MaxUpload {
-		return 0, http.StatusRequestEntityTooLarge
+		return 0, http.StatusRequestEntityTooLarge, tooLargeMsg
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
-	n, err := io.Copy(io.Discard, body)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return n, http.StatusRequestEntityTooLarge
+	// A client that stops sending must not hold the handler forever: as for
+	// responses, each chunk must arrive within WriteTimeout.
+	rc := http.NewResponseController(w)
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	for {
+		_ = rc.SetReadDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		m, err := io.CopyN(io.Discard, body, bufSize)
+		n += m
+		var (
+			tooLarge *http.MaxBytesError
+			netErr   net.Error
+		)
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			return n, 0, ""
+		case errors.As(err, &tooLarge):
+			return n, http.StatusRequestEntityTooLarge, tooLargeMsg
+		case errors.As(err, &netErr) && netErr.Timeout():
+			return n, http.StatusRequestTimeout, "request body not sent within write-timeout " + s.cfg.WriteTimeout.String()
+		default:
+			return n, http.StatusBadRequest, "request body cut short"
+		}
 	}
-	return n, 0
 }
 
 // serveText writes a one-line plain-text answer.
