@@ -518,6 +518,10 @@ func (c *Check) DisplayTarget() string {
 // RedactURL replaces the password in s's userinfo, if any, by "xxxxx". It
 // also handles strings url.Parse rejects, so a malformed target never leaks.
 func RedactURL(s string) string {
+	if !strings.Contains(s, "://") {
+		// host:port targets: url.Parse would read "A:1" as scheme "a" and lower-case it.
+		return s
+	}
 	if u, err := url.Parse(s); err == nil {
 		return u.Redacted()
 	}
