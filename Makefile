@@ -11,7 +11,7 @@ export CGO_ENABLED ?= 0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 
-.PHONY: all build run test unit lint fuzz bench bench-scheduler soak soak-ci clean
+.PHONY: all build run test unit lint fuzz bench bench-scheduler soak soak-ci collector jaeger e2e stack stack-down clean
 
 all: build
 
@@ -24,7 +24,7 @@ run: build
 	./$(BIN) serve --config deploy/run.yaml
 
 ## test: every test CI runs
-test: lint unit fuzz soak-ci
+test: lint unit fuzz e2e soak-ci
 
 ## unit: go test, fuzz seed corpora included
 unit:
@@ -38,7 +38,9 @@ lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
 	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./e2e/...
 
 ## fuzz: each fuzzer for FUZZTIME beyond its corpus
 fuzz:
@@ -55,6 +57,24 @@ bench: build
 ## bench-scheduler: 1,000 and 10,000 HTTP checks beside blackbox_exporter
 bench-scheduler: build
 	bash scripts/bench-scheduler.sh
+
+## collector: bin/otelcol-heartbeat from collector/builder-config.yaml (cached)
+collector:
+	bash scripts/collector.sh
+
+## jaeger: bin/jaeger (Jaeger v2) from its Go module (cached)
+jaeger:
+	bash scripts/jaeger.sh
+
+## e2e: otelcol validate, then the end-to-end pipeline test
+e2e: build
+	bash scripts/e2e.sh
+
+## stack: the e2e pipeline left running on free ports, URLs printed; stack-down stops it
+stack: build
+	bash scripts/stack.sh up
+stack-down:
+	bash scripts/stack.sh down
 
 DURATION ?=
 ## soak: 1,000,000 requests (or DURATION=30m of load) with 1,000 checks and a live collector

@@ -68,10 +68,11 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.runs = counter("probe.runs", "{run}", "Probe runs by outcome (success, failure, skipped).")
 	in.alertsDropped = counter("heartbeat.alerts.dropped", "{alert}", "Syslog alerts dropped because the syslog queue was full.")
 	in.reloadFails = counter("heartbeat.config.reload.failures", "{reload}", "Checks file reloads rejected; the previous checks keep running.")
-	in.success = gauge("probe.success", "1", "Whether the last probe run succeeded (1) or failed (0).")
-	in.up = gauge("heartbeat.check.up", "1", "Check state after thresholds: 1 up, 0 down; absent while unknown.")
+	// No unit on 0/1 and code gauges: Prometheus would append "_ratio" to a unit of "1".
+	in.success = gauge("probe.success", "", "Whether the last probe run succeeded (1) or failed (0).")
+	in.up = gauge("heartbeat.check.up", "", "Check state after thresholds: 1 up, 0 down; absent while unknown.")
 	in.certExpiry = gauge("probe.tls.cert.expiry", "s", "Expiry of the leaf certificate, as a Unix time.")
-	in.statusCode = gauge("probe.http.status_code", "1", "HTTP status code of the last run.")
+	in.statusCode = gauge("probe.http.status_code", "", "HTTP status code of the last run.")
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("checks: creating instruments: %w", err)
