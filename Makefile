@@ -11,7 +11,7 @@ export CGO_ENABLED ?= 0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 
-.PHONY: all build run test unit lint fuzz bench bench-scheduler soak soak-ci collector jaeger e2e stack stack-down clean
+.PHONY: all build run test unit lint fuzz bench bench-scheduler soak soak-ci collector jaeger e2e stack stack-down image image-test k8s-validate k8s-sync install install-test deploy-test clean
 
 all: build
 
@@ -24,7 +24,7 @@ run: build
 	./$(BIN) serve --config deploy/run.yaml
 
 ## test: every test CI runs
-test: lint unit fuzz e2e soak-ci
+test: lint unit fuzz e2e deploy-test soak-ci
 
 ## unit: go test, fuzz seed corpora included
 unit:
@@ -75,6 +75,36 @@ stack: build
 	bash scripts/stack.sh up
 stack-down:
 	bash scripts/stack.sh down
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+## image: the container image localhost/heartbeat:$(VERSION), built offline with buildah (Dockerfile target "prebuilt")
+image: build
+	bash scripts/image.sh --no-test
+
+## image-test: build the image, run it with podman, check endpoints, user and sizes (< 20 MB, < 8 MB gzipped)
+image-test: build
+	bash scripts/image.sh
+
+## k8s-validate: render k8s/, validate every object (strict types, cross-checks, kube-apiserver dry run), promtool rules
+k8s-validate:
+	bash scripts/k8s-validate.sh
+
+## k8s-sync: refresh k8s/'s generated copies after editing otel-collector.yaml or k8s/monitoring/heartbeat.rules.yaml
+k8s-sync:
+	bash scripts/k8s-validate.sh --sync
+
+## install: binary, systemd unit, example /etc/heartbeat.config (PREFIX, DESTDIR; keeps an existing config)
+install: build
+	PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' bash scripts/install.sh
+
+## install-test: make install into temporary DESTDIRs; systemd-analyze verify and security on the unit
+install-test: build
+	bash scripts/install-test.sh
+
+## deploy-test: everything CI runs for deployment
+deploy-test: image-test k8s-validate install-test
 
 DURATION ?=
 ## soak: 1,000,000 requests (or DURATION=30m of load) with 1,000 checks and a live collector
