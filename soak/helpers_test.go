@@ -147,7 +147,8 @@ func TestReadProcSelf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if before.RSS <= 0 || before.PeakRSS < before.RSS || before.Threads <= 0 || before.FDs <= 0 {
+	if before.RSS <= 0 || before.PeakRSS < before.RSS || before.Threads <= 0 || before.FDs <= 0 ||
+		before.RSSAnon <= 0 || before.RSSFile <= 0 || before.RSSAnon+before.RSSFile > before.RSS {
 		t.Fatalf("implausible figures for this process: %+v", before)
 	}
 	f, err := os.Open(os.Args[0])

@@ -21,6 +21,8 @@ const clockTicks = 100
 // ProcStat is what the soak measures of the server from /proc/PID.
 type ProcStat struct {
 	RSS     int64 // bytes resident (VmRSS)
+	RSSAnon int64 // of which anonymous memory: heap, stacks, runtime (RssAnon)
+	RSSFile int64 // of which file-backed pages: the binary's text and data (RssFile)
 	PeakRSS int64 // high-water mark of RSS (VmHWM)
 	Threads int
 	FDs     int
@@ -52,6 +54,10 @@ func ReadProc(pid int) (ProcStat, error) {
 		switch key {
 		case "VmRSS":
 			s.RSS = n << 10 // kB
+		case "RssAnon":
+			s.RSSAnon = n << 10
+		case "RssFile":
+			s.RSSFile = n << 10
 		case "VmHWM":
 			s.PeakRSS = n << 10
 		case "Threads":

@@ -38,7 +38,8 @@ var (
 	flagSink      = flag.String("soak.otlpsink", "", "otlpsink binary; empty builds ../scripts/bench/otlpsink")
 	flagWarmup    = flag.Int64("soak.warmup", 100_000, "warm-up requests before the baseline is taken")
 	flagSettle    = flag.Duration("soak.settle", -1, "least warm-up time; -1: one full check cycle when checks run")
-	flagRSSGrowth = flag.Float64("soak.rss-growth", 0.10, "largest allowed RSS growth from after warm-up to the end")
+	flagRSSGrowth = flag.Float64("soak.rss-growth", 0.10, "largest allowed growth of retained RSS (VmRSS less free heap, after forced GCs, at rest) from after warm-up to the end")
+	flagProfiles  = flag.String("soak.heap-profiles", "", "directory for the heap profiles after warm-up and at the end (go tool pprof -diff_base); empty: a temporary one")
 	flagReport    = flag.String("soak.report", "", "also write the figures (Markdown) to this file")
 	flagNeedTel   = flag.Bool("soak.require-telemetry", true, "fail when the collector received no telemetry")
 	flagNeedCheck = flag.Bool("soak.require-checks", true, "fail when the binary cannot run checks (no --config flag)")
@@ -210,6 +211,7 @@ func TestSoak(t *testing.T) {
 	current = l1
 	mu.Unlock()
 	waitLoad(ctx, t, l1, done1)
+	warmEnded := time.Now()
 	warmN := l1.Done.Load()
 	// The checks and exporters go on meanwhile; the load does not need to.
 	if rest := time.Until(serverStart.Add(settle)); rest > 0 {
@@ -224,6 +226,14 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The end is measured after as long a rest as this one, so that what the
+	// load left queued (spans, metric points, buffers) has drained alike.
+	restLen := time.Since(warmEnded)
+	profDir := *flagProfiles
+	if profDir == "" {
+		profDir = dir
+	}
+	memWarm := measureRetained(ctx, t, srv.pid, admin, srv.admin, filepath.Join(profDir, "soak-heap-warm.pb.gz"))
 
 	// The run proper.
 	rest := int64(0)
@@ -246,7 +256,14 @@ func TestSoak(t *testing.T) {
 		mu.Unlock()
 		waitLoad(ctx, t, l2, done2)
 	}
+	fmt.Fprintf(os.Stderr, "soak: load done; rest %v, as after the warm-up, before the end figures\n", restLen.Round(time.Second))
+	select {
+	case <-time.After(restLen):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
 	end := quiesce(ctx, t, sample, &afterWarm)
+	memEnd := measureRetained(ctx, t, srv.pid, admin, srv.admin, filepath.Join(profDir, "soak-heap-end.pb.gz"))
 	if end.goroutines > afterWarm.goroutines {
 		if stacksEnd, err := GoroutineStacks(ctx, admin, srv.admin); err == nil {
 			for _, g := range StackGrowth(stacksWarm, stacksEnd) {
@@ -294,9 +311,16 @@ func TestSoak(t *testing.T) {
 	for _, l := range loads[len(loads)-1].Latencies() {
 		r.add("latency "+l.Name, fmt.Sprintf("p50 ≤ %v, p99 ≤ %v, max %v (n=%d, run proper)", l.P50, l.P99, l.Max.Round(time.Microsecond), l.N), "", "")
 	}
-	growth := float64(end.rss-afterWarm.rss) / float64(afterWarm.rss)
-	r.add("RSS at start / after warm-up / end", fmt.Sprintf("%s / %s / %s (%+.1f %%)", FormatBytes(start.proc.RSS), FormatBytes(afterWarm.rss), FormatBytes(end.rss), 100*growth),
-		fmt.Sprintf("end ≤ warm-up + %.0f %%", 100**flagRSSGrowth), verdict(growth <= *flagRSSGrowth))
+	growth := float64(memEnd.retained()-memWarm.retained()) / float64(memWarm.retained())
+	rssOK := growth <= *flagRSSGrowth && memWarm.floor.OK && memEnd.floor.OK
+	r.add("retained RSS after warm-up / end (floor of forced-GC snapshots of VmRSS − free heap resident)", fmt.Sprintf("%s / %s (%+.1f %%)%s", FormatBytes(memWarm.retained()), FormatBytes(memEnd.retained()), 100*growth, memWarm.unsettled()+memEnd.unsettled()),
+		fmt.Sprintf("end ≤ warm-up + %.0f %%", 100**flagRSSGrowth), verdict(rssOK))
+	r.add("  VmRSS / free heap resident at the floor snapshots", fmt.Sprintf("%s / %s → %s / %s", FormatBytes(memWarm.proc.RSS), FormatBytes(int64(memWarm.mem.HeapRetainedFree())), FormatBytes(memEnd.proc.RSS), FormatBytes(int64(memEnd.mem.HeapRetainedFree()))), "", "")
+	r.add("  VmRSS anon / file", fmt.Sprintf("%s / %s → %s / %s", FormatBytes(memWarm.proc.RSSAnon), FormatBytes(memWarm.proc.RSSFile), FormatBytes(memEnd.proc.RSSAnon), FormatBytes(memEnd.proc.RSSFile)), "", "")
+	r.add("  Go live heap / heap in use / stacks", fmt.Sprintf("%s / %s / %s → %s / %s / %s", FormatBytes(int64(memWarm.mem.HeapAlloc)), FormatBytes(int64(memWarm.mem.HeapInuse)), FormatBytes(int64(memWarm.mem.StackInuse)),
+		FormatBytes(int64(memEnd.mem.HeapAlloc)), FormatBytes(int64(memEnd.mem.HeapInuse)), FormatBytes(int64(memEnd.mem.StackInuse))), "", "")
+	r.add("VmRSS at start / at rest after warm-up / end (no forced GC, largest of 3 s)", fmt.Sprintf("%s / %s / %s", FormatBytes(start.proc.RSS), FormatBytes(afterWarm.rss), FormatBytes(end.rss)), "", "")
+	r.add("heap profiles (forced GC)", memWarm.profile+", "+memEnd.profile, "", "")
 	r.add("peak RSS (VmHWM)", FormatBytes(max(peak.proc.PeakRSS, end.peakRSS)), "", "")
 	r.add("goroutines after warm-up / end", fmt.Sprintf("%d / %d (peak %d)", afterWarm.goroutines, end.goroutines, peak.goroutines),
 		"end ≤ after warm-up", verdict(end.goroutines <= afterWarm.goroutines))
@@ -333,6 +357,12 @@ func TestSoak(t *testing.T) {
 	}
 	if len(statuses) > 0 {
 		t.Logf("non-2xx by status: %v", statuses)
+	}
+	if !rssOK {
+		// The evidence for a leak: what the live heap gained, by allocation site.
+		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", "-sample_index=inuse_space",
+			"-diff_base="+memWarm.profile, memEnd.profile).CombinedOutput()
+		t.Logf("heap growth from after warm-up to the end (go tool pprof -top -diff_base=%s %s): %v\n%s", memWarm.profile, memEnd.profile, err, out)
 	}
 	for _, row := range r.rows {
 		if row.result == "FAIL" {
@@ -693,6 +723,101 @@ func quiesce(ctx context.Context, t *testing.T, sample func() sampleT, base *ste
 		st.goroutines, st.fds = back.goroutines, back.proc.FDs
 	}
 	return st
+}
+
+// memFloor is how the retained figure is read: a snapshot a second, each
+// after its own forced GC, for one metric export interval and more (the
+// export of 1,000 checks' metrics is a burst of several MiB in flight), and on
+// until two of them agree on a floor within 1 %.
+var memFloor = FloorConfig{Interval: time.Second, Window: metricInterval + 2*time.Second, Tolerance: 0.01, Bound: 40 * time.Second}
+
+// retainedMem is what the server retains at rest.
+//
+// The RSS of a moment is no measure of it: the checks and the exporters
+// allocate all the time, so between two GCs the heap fills with garbage, on
+// pages faulted back in after the scavenger returned them, and RSS swings
+// with the GC's and the scavenger's schedule by more than the whole live
+// heap (±20 % of RSS here). So each snapshot forces a GC, then subtracts
+// from VmRSS the free heap the runtime still holds resident (HeapIdle −
+// HeapReleased): what RSS would be after debug.FreeOSMemory. A leak of heap
+// objects, goroutine stacks, runtime metadata or anything mapped outside the
+// Go heap counts in full; only free pages awaiting the scavenger do not. The
+// figure is the floor of the snapshots, so that a burst of telemetry export
+// in flight at one of them does not decide it.
+type retainedMem struct {
+	floor   Floor    // of the snapshots' retained figure
+	proc    ProcStat // at the floor snapshot
+	mem     MemStats // at the floor snapshot, read just after proc
+	rawRSS  []int64  // VmRSS of each snapshot
+	profile string   // heap profile after a forced GC
+}
+
+func (m retainedMem) retained() int64 { return m.floor.Value }
+
+func (m retainedMem) unsettled() string {
+	if m.floor.OK {
+		return ""
+	}
+	return fmt.Sprintf(" (no two snapshots within %.0f %% in %v)", 100*memFloor.Tolerance, memFloor.Bound)
+}
+
+// measureRetained saves a heap profile after a forced GC, then reads the
+// floor of the retained figure.
+func measureRetained(ctx context.Context, t *testing.T, pid int, admin *http.Client, adminAddr, profile string) retainedMem {
+	t.Helper()
+	m := retainedMem{profile: profile}
+	before, err := ReadProc(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveHeapProfile(ctx, admin, adminAddr, profile); err != nil {
+		t.Fatal(err)
+	}
+	var live []int64
+	best := int64(-1)
+	m.floor, err = ReadFloor(ctx, memFloor, func() (int64, error) {
+		gc, err := ReadMemStats(ctx, admin, adminAddr, true)
+		if err != nil {
+			return 0, err
+		}
+		p, err := ReadProc(pid)
+		if err != nil {
+			return 0, err
+		}
+		// MemStats read after VmRSS: whatever the scavenger returns or the
+		// heap reuses in between lowers the free figure, so the difference
+		// errs high, never low.
+		ms, err := ReadMemStats(ctx, admin, adminAddr, false)
+		if err != nil {
+			return 0, err
+		}
+		v := p.RSS - int64(ms.HeapRetainedFree())
+		if best < 0 || v < best {
+			best = v
+			m.proc, m.mem = p, ms
+			m.mem.HeapAlloc = gc.HeapAlloc // the live heap, right after the GC
+		}
+		m.rawRSS = append(m.rawRSS, p.RSS)
+		live = append(live, int64(gc.HeapAlloc))
+		return v, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: VmRSS %s before the forced GCs; snapshots (forced GC each): VmRSS %s; retained %s; live heap %s; floor %s (two within %.0f %%: %v); at the floor: heap in use %s, stacks %s, free heap resident %s; GCs %d (%d forced)",
+		filepath.Base(profile), FormatBytes(before.RSS), formatAll(m.rawRSS), formatAll(m.floor.Readings), formatAll(live),
+		FormatBytes(m.floor.Value), 100*memFloor.Tolerance, m.floor.OK,
+		FormatBytes(int64(m.mem.HeapInuse)), FormatBytes(int64(m.mem.StackInuse)),
+		FormatBytes(int64(m.mem.HeapRetainedFree())), m.mem.NumGC, m.mem.NumForcedGC)
+	return m
+}
+
+func formatAll(v []int64) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = FormatBytes(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // waitLoad waits for the load to end by itself.
