@@ -207,7 +207,8 @@ func (in *instruments) attrs(r *http.Request, route routeID, path string, status
 		attribute.String("http.request.method", methods[mi]),
 		attribute.String("url.scheme", [...]string{"http", "https"}[scheme]),
 		attribute.Int("http.response.status_code", status),
-		attribute.String("network.protocol.name", "http"),
+		// network.protocol.name is left out: semconv wants it only when it is not "http",
+		// and the SDK walks every attribute on every Record.
 		attribute.String("network.protocol.version", [...]string{"1.1", "2"}[proto]),
 	}
 	switch route {
