@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -159,5 +160,76 @@ func TestServingGoesOnWithCollectorDown(t *testing.T) {
 	stop()
 	if err := <-errc; err != nil {
 		t.Fatalf("serve: %v", err)
+	}
+}
+
+// blackHole accepts connections and never answers, like a collector whose
+// process hangs or a firewall that drops replies.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+func TestServingGoesOnWithCollectorBlackholed(t *testing.T) {
+	otelEnv(t, "http://"+blackHole(t))
+	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "500")
+	o := defaultOptions()
+	o.shutdownTimeout = 2 * time.Second
+	addr, stop, errc := startServe(t, o)
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 5 * time.Second}
+	before := heapInUse()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 5000 {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/heartbeat/1024", nil)
+				get(t, client, req) // fails the test on any error or non-200
+			}
+		})
+	}
+	wg.Wait()
+	if after := heapInUse(); after > before+4<<20 {
+		t.Errorf("heap grew from %d to %d bytes with the collector black-holed", before, after)
+	}
+	// Shutdown must not wait on the silent collector beyond the flush budget.
+	start := time.Now()
+	stop()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve hung on shutdown with the collector black-holed")
+	}
+	if d := time.Since(start); d > 3*o.shutdownTimeout {
+		t.Errorf("shutdown took %s with a %s budget", d, o.shutdownTimeout)
 	}
 }
