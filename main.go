@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -194,6 +196,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// After the first signal starts the drain, a second one ends the process at once.
+	context.AfterFunc(ctx, stop)
 	if err := serve(ctx, o, stdout, logger, nil); err != nil {
 		logger.Error("heartbeat stopped", "err", err)
 		if errors.Is(err, errUsage) {
@@ -214,9 +218,14 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 	if err != nil {
 		return fmt.Errorf("%w: telemetry: %w", errUsage, err)
 	}
-	// Flushing gets its own budget: by the time it runs the drain may have used the shutdown timeout.
+	// One shutdown deadline covers the drain and the flush; the flush keeps a
+	// floor so a drain that used it all still gets a last try.
+	var deadline time.Time
 	defer func() {
-		fctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+		if time.Until(deadline) < minFlush {
+			deadline = time.Now().Add(minFlush)
+		}
+		fctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
 		if err := tel.Shutdown(fctx); err != nil {
 			logger.Warn("telemetry flush incomplete", "err", err)
@@ -243,6 +252,16 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 	}
 	defer ps.Close()
 
+	var tlsConfig *tls.Config
+	if o.tlsCert != "" {
+		// Loaded here, not by ServeTLS, so a bad file fails before the sidecar reports ready.
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return fmt.Errorf("%w: --tls-cert/--tls-key: %w", errUsage, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
 	// Bind before the checks start: a check of this sidecar's own port (a
 	// mesh lists every pod, this one included) must find it listening.
 	ln, err := net.Listen("tcp", o.listen)
@@ -256,11 +275,12 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 	}
 	defer stopChecks()
 	ps.Handle("/status", runner.StatusHandler())
-	srv := newHTTPServer(ps, o.tlsCert != "", logger)
+	srv := newHTTPServer(ps, tlsConfig != nil, logger)
+	srv.TLSConfig = tlsConfig
 	errc := make(chan error, 2)
 	go func() {
-		if o.tlsCert != "" {
-			errc <- srv.ServeTLS(ln, o.tlsCert, o.tlsKey)
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
 		}
@@ -284,31 +304,42 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 		listening(ln.Addr().String())
 	}
 
+	var serveErr error
 	select {
 	case err := <-errc:
-		ps.SetReady(false)
-		return fmt.Errorf("serving: %w", err)
+		// One server failed: shut the other down as on a signal, then report it.
+		serveErr = fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
 	ps.SetReady(false)
+	// Checks stop before the drain: a probe of this pod's own closing port
+	// would otherwise raise an ALERT on every shutdown.
+	stopChecks()
 	logger.Info("shutting down", "drain_delay", o.drainDelay, "timeout", o.shutdownTimeout)
-	if o.drainDelay > 0 {
+	if o.drainDelay > 0 && serveErr == nil {
 		// Load balancers need time to see /readyz fail before the listener closes.
 		t := time.NewTimer(o.drainDelay)
 		<-t.C
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	deadline = time.Now().Add(o.shutdownTimeout)
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if admin != nil {
 		_ = admin.Close()
 	}
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
-		return fmt.Errorf("in-flight requests did not finish within %s: %w", o.shutdownTimeout, err)
+		return errors.Join(serveErr, fmt.Errorf("in-flight requests did not finish within %s: %w", o.shutdownTimeout, err))
+	}
+	if serveErr != nil {
+		return serveErr
 	}
 	logger.Info("shut down cleanly")
 	return nil
 }
+
+// minFlush is the least time the telemetry flush gets at shutdown.
+const minFlush = time.Second
 
 // startChecks loads the checks file, starts the scheduler and the reloader
 // (file changes and SIGHUP), and returns a function that stops both.
@@ -336,8 +367,7 @@ func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, 
 		}
 		logger.Info("checks loaded", "config", path, "checks", len(file.Checks))
 	}
-	// The scheduler outlives the HTTP drain, so in-flight probes finish; it stops last.
-	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{}, 2)
 	go func() {
 		if err := runner.Run(cctx); err != nil {
@@ -346,6 +376,10 @@ func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, 
 		done <- struct{}{}
 	}()
 	waits := 1
+	if path == "" {
+		// systemd's reload sends SIGHUP; without a checks file there is nothing to reload, and the default action would end the process.
+		signal.Ignore(syscall.SIGHUP)
+	}
 	if path != "" {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
@@ -379,11 +413,14 @@ func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, 
 			done <- struct{}{}
 		}()
 	}
+	var once sync.Once
 	stop := func() {
-		cancel()
-		for range waits {
-			<-done
-		}
+		once.Do(func() {
+			cancel()
+			for range waits {
+				<-done
+			}
+		})
 	}
 	return runner, stop, nil
 }

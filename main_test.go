@@ -201,6 +201,7 @@ func TestCommandLine(t *testing.T) {
 		{"bounds", []string{"serve", "--min-size", "10", "--max-size", "5"}, nil, 2, "", "max-size 5 is below min-size 10"},
 		{"env bounds", []string{"serve"}, map[string]string{"HEARTBEAT_MIN_SIZE": "10", "HEARTBEAT_MAX_SIZE": "5"}, 2, "", "max-size 5 is below min-size 10"},
 		{"tls half", []string{"serve", "--tls-cert", "x"}, nil, 2, "", "--tls-cert and --tls-key go together"},
+		{"tls missing files", []string{"serve", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"}, nil, 2, "", "--tls-cert/--tls-key"},
 		{"stray args", []string{"serve", "extra"}, nil, 2, "", "unexpected arguments: extra"},
 	}
 	for _, tt := range tests {

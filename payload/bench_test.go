@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // discardWriter is a ResponseWriter that keeps its header map between
@@ -28,7 +30,9 @@ func (d *discardWriter) Write(p []byte) (int, error) { d.n += int64(len(p)); ret
 func (d *discardWriter) SetWriteDeadline(time.Time) error { return nil }
 
 func BenchmarkHandler(b *testing.B) {
-	s, err := New(Config{MinSize: 1, MaxSize: 1 << 20, MaxUpload: 1 << 20, Version: "v", Host: "h"})
+	// The no-op providers are what main passes when telemetry is off.
+	s, err := New(Config{MinSize: 1, MaxSize: 1 << 20, MaxUpload: 1 << 20, Version: "v", Host: "h",
+		MeterProvider: metricnoop.NewMeterProvider(), TracerProvider: tracenoop.NewTracerProvider(), Propagator: propagation.TraceContext{}})
 	if err != nil {
 		b.Fatal(err)
 	}

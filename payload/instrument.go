@@ -15,6 +15,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // instrumentationName is the instrumentation scope of the payload server's telemetry.
@@ -66,6 +67,14 @@ type attrSet struct {
 }
 
 func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider, prop propagation.TextMapPropagator) (*instruments, error) {
+	// No-op providers mean the signal is off: skipping them keeps the hot
+	// path free of the no-op tracer's context allocation.
+	if _, ok := mp.(metricnoop.MeterProvider); ok {
+		mp = nil
+	}
+	if _, ok := tp.(tracenoop.TracerProvider); ok {
+		tp = nil
+	}
 	in := &instruments{prop: prop, metricsOn: mp != nil, tracesOn: tp != nil}
 	if mp == nil {
 		mp = metricnoop.NewMeterProvider()

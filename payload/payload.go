@@ -144,8 +144,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h := w.Header()
 	h["X-Heartbeat-Host"] = s.hostHdr
-	// Each probe measures the network; a Date header costs time and tells it nothing.
-	h["Date"] = nil
 
 	path := r.URL.Path
 	route := s.routeOf(path)
@@ -216,17 +214,22 @@ func (s *Server) serveHeartbeat(w http.ResponseWriter, r *http.Request, arg stri
 	if r.Method == http.MethodHead {
 		return rec
 	}
-	rec.written = s.writeBody(w, n)
+	rec.written = s.writeBody(w, r, n)
 	return rec
 }
 
+// unguardedMax is the largest HTTP/1 body written without a deadline: it fits
+// the socket's send buffer, so a client that stops reading cannot block it.
+// HTTP/2 bodies always get one: a stalled flow-control window blocks any size.
+const unguardedMax = 64 << 10
+
 // writeBody streams n bytes from the shared buffer; memory does not grow with n.
-func (s *Server) writeBody(w http.ResponseWriter, n int64) int64 {
-	if n <= int64(len(s.buf)) {
+func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, n int64) int64 {
+	if n <= unguardedMax && r.ProtoMajor == 1 {
 		nw, _ := w.Write(s.buf[:n])
 		return int64(nw)
 	}
-	// A client that stops reading must not hold the connection forever, but a
+	// A client that stops reading must not hold the handler forever, but a
 	// slow one that keeps reading may take as long as it needs.
 	rc := http.NewResponseController(w)
 	var total int64
@@ -301,7 +304,8 @@ func (s *Server) serveExtra(w http.ResponseWriter, r *http.Request, h http.Handl
 	cw := &captureWriter{ResponseWriter: w, start: start, timing: &s.timing}
 	h.ServeHTTP(cw, r)
 	if cw.status == 0 {
-		cw.status = http.StatusOK
+		// Nothing written: answer 200 here, so Server-Timing goes out too.
+		cw.WriteHeader(http.StatusOK)
 	}
 	return record{status: cw.status, written: cw.written}
 }

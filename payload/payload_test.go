@@ -346,6 +346,17 @@ func TestMountedHandler(t *testing.T) {
 	if resp.Header.Get("Server-Timing") == "" || resp.Header.Get("X-Heartbeat-Host") != "h" {
 		t.Errorf("mounted routes must carry Server-Timing and X-Heartbeat-Host: %v", resp.Header)
 	}
+
+	// A handler that writes nothing still answers 200 with Server-Timing.
+	s.Handle("/empty", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	resp, err = http.Get(ts.URL + "/empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Server-Timing") == "" {
+		t.Errorf("/empty: status %d, Server-Timing %q", resp.StatusCode, resp.Header.Get("Server-Timing"))
+	}
 }
 
 // syncBuffer is a goroutine-safe buffer for the access log.
