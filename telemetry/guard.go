@@ -181,25 +181,34 @@ func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 	return e.g.done(len(spans), e.SpanExporter.ExportSpans(ctx, spans))
 }
 
-// spanGate bounds the spans held by a batch span processor, see the file comment.
-type spanGate struct {
-	sdktrace.SpanProcessor
+// gate bounds the items a batch processor holds, see the file comment.
+type gate struct {
 	limit    int64
 	inflight *atomic.Int64
 	stats    *signalStats
 }
 
-func (g *spanGate) OnEnd(s sdktrace.ReadOnlySpan) {
-	// The batch processor ignores unsampled spans; so must the count.
-	if !s.SpanContext().IsSampled() {
-		return
-	}
+// admit takes a slot for one item, or counts it dropped when none is free.
+func (g *gate) admit() bool {
 	if g.inflight.Add(1) > g.limit {
 		g.inflight.Add(-1)
 		g.stats.droppedItems.Add(1)
-		return
+		return false
 	}
-	g.SpanProcessor.OnEnd(s)
+	return true
+}
+
+// spanGate bounds the spans held by a batch span processor.
+type spanGate struct {
+	sdktrace.SpanProcessor
+	gate
+}
+
+func (g *spanGate) OnEnd(s sdktrace.ReadOnlySpan) {
+	// The batch processor ignores unsampled spans; so must the count.
+	if s.SpanContext().IsSampled() && g.admit() {
+		g.SpanProcessor.OnEnd(s)
+	}
 }
 
 // logExporter guards a log exporter.
@@ -212,18 +221,14 @@ func (e *logExporter) Export(ctx context.Context, records []sdklog.Record) error
 	return e.g.done(len(records), e.Exporter.Export(ctx, records))
 }
 
-// logGate bounds the records held by a batch log processor, see the file comment.
+// logGate bounds the records held by a batch log processor.
 type logGate struct {
 	sdklog.Processor
-	limit    int64
-	inflight *atomic.Int64
-	stats    *signalStats
+	gate
 }
 
 func (g *logGate) OnEmit(ctx context.Context, r *sdklog.Record) error {
-	if g.inflight.Add(1) > g.limit {
-		g.inflight.Add(-1)
-		g.stats.droppedItems.Add(1)
+	if !g.admit() {
 		return nil
 	}
 	return g.Processor.OnEmit(ctx, r)

@@ -275,7 +275,7 @@ func (b *builder) tracerProvider(ctx context.Context) (*sdktrace.TracerProvider,
 		g := b.guard(signalTraces, kind, &b.stats.traces, inflight)
 		bsp := sdktrace.NewBatchSpanProcessor(&spanExporter{exp, g}, sdktrace.WithMaxQueueSize(b.cfg.traces.queueSize))
 		opts = append(opts, sdktrace.WithSpanProcessor(&spanGate{
-			SpanProcessor: bsp, limit: int64(b.cfg.traces.queueSize), inflight: inflight, stats: &b.stats.traces,
+			SpanProcessor: bsp, gate: gate{limit: int64(b.cfg.traces.queueSize), inflight: inflight, stats: &b.stats.traces},
 		}))
 	}
 	return sdktrace.NewTracerProvider(opts...), nil
@@ -307,7 +307,7 @@ func (b *builder) loggerProvider(ctx context.Context) (*sdklog.LoggerProvider, e
 		g := b.guard(signalLogs, kind, &b.stats.logs, inflight)
 		bp := sdklog.NewBatchProcessor(&logExporter{exp, g}, sdklog.WithMaxQueueSize(b.cfg.logs.queueSize))
 		opts = append(opts, sdklog.WithProcessor(&logGate{
-			Processor: bp, limit: int64(b.cfg.logs.queueSize), inflight: inflight, stats: &b.stats.logs,
+			Processor: bp, gate: gate{limit: int64(b.cfg.logs.queueSize), inflight: inflight, stats: &b.stats.logs},
 		}))
 	}
 	return sdklog.NewLoggerProvider(opts...), nil
