@@ -173,6 +173,7 @@ type burst struct {
 	payload []byte
 	sentAt  []time.Time // by sequence number - 1; zero until sent
 	replied []bool
+	settled int // requests answered by a reply or an ICMP error
 	tooBig  *TooBigError
 	res     EchoResult
 }
@@ -220,7 +221,7 @@ func (b *burst) run(ctx context.Context, deadline time.Time) error {
 			next = next.Add(b.o.Interval)
 			continue
 		}
-		if sent == b.o.Count && b.res.Received == b.res.Sent {
+		if sent == b.o.Count && b.settled == b.res.Sent {
 			return nil
 		}
 		wake := deadline
@@ -266,14 +267,30 @@ func (b *burst) handle(ev event, deadline time.Time) {
 			b.res.Duplicates++
 			return
 		}
+		if !b.errored(ev.seq) {
+			b.settled++
+		}
 		b.replied[i] = true
 		b.res.Received++
 		b.res.RTTs = append(b.res.RTTs, ev.at.Sub(b.sentAt[i]))
 	case evICMPError:
 		if known {
+			if !b.replied[i] && !b.errored(ev.seq) {
+				b.settled++
+			}
 			b.res.Errors = append(b.res.Errors, icmpError(ev, b.c.v6))
 		}
 	}
+}
+
+// errored reports whether an ICMP error already came back for seq.
+func (b *burst) errored(seq int) bool {
+	for _, e := range b.res.Errors {
+		if e.Seq == seq {
+			return true
+		}
+	}
+	return false
 }
 
 func icmpError(ev event, v6 bool) ICMPError {

@@ -5,12 +5,15 @@ package icmp_test
 // They skip when not root, and fail under CI=true if the lab cannot be built.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -149,6 +152,29 @@ func TestLabBlackHole(t *testing.T) {
 	if n := p.Router.IPTablesCounter("OUTPUT", "--icmp-type 3/4"); n == 0 {
 		t.Errorf("no fragmentation-needed was dropped by the router")
 	}
+
+	// HTTP mode: small responses cross, full-sized TCP segments vanish.
+	addr := startPayloadServer(t, p.Lab, p.Target, p.TargetV4)
+	client := &http.Client{Transport: &http.Transport{DialContext: p.Prober.DialContext, DisableKeepAlives: true}}
+	search := func() icmp.HTTPResult {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		res, err := icmp.HTTPPathSearch(ctx, icmp.HTTPOptions{Client: client, URL: "http://" + addr, Timeout: time.Second})
+		if err != nil {
+			t.Fatalf("HTTP path search: %v", err)
+		}
+		t.Logf("HTTP mode: largest whole response %d bytes, first failed %d (stalled %v)", res.Largest, res.FirstFailed, res.Stalled)
+		return res
+	}
+	res := search()
+	if !res.Stalled || res.Largest < 1000 || res.FirstFailed > 1500 {
+		t.Errorf("HTTP mode: %+v; want responses of 1000 bytes passing and a stall by 1500", res)
+	}
+	// Widening the narrow hop lets every size through: the stall was the MTU.
+	p.Router.IP("link", "set", "eth1", "mtu", "1500")
+	if res := search(); res.FirstFailed != 0 || res.Largest != icmp.DefaultHTTPSizes[len(icmp.DefaultHTTPSizes)-1] {
+		t.Errorf("HTTP mode with the hop widened: %+v; want every size to pass", res)
+	}
 }
 
 // TestLabLoss: the router drops 20 % of echo requests at random; over 200
@@ -158,7 +184,7 @@ func TestLabLoss(t *testing.T) {
 	p := netlab.NewPath(t, netlab.PathConfig{FirstMTU: 1500, SecondMTU: 1500}, "iptables")
 	p.Router.IPTables("-A", "FORWARD", "-p", "icmp", "--icmp-type", "echo-request",
 		"-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var res icmp.EchoResult
 	var err error
@@ -311,6 +337,57 @@ func TestLabTotalLoss(t *testing.T) {
 		t.Errorf("got %+v, %v; want %d sent and ErrNoReply", res, err, icmp.DefaultCount)
 	}
 }
+
+// startPayloadServer runs `heartbeat serve` in ns on a free port of addr and
+// returns the address it listens on. HEARTBEAT_BIN names a built binary;
+// without it the test builds one.
+func startPayloadServer(t *testing.T, lab *netlab.Lab, ns *netlab.Namespace, addr netip.Addr) string {
+	t.Helper()
+	bin := os.Getenv("HEARTBEAT_BIN")
+	if bin == "" {
+		bin = t.TempDir() + "/heartbeat"
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/heartbeat-sidecar/heartbeat")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building heartbeat: %v: %s", err, out)
+		}
+	}
+	cmd := ns.Command(context.Background(), nil, bin, "serve",
+		"--listen", netip.AddrPortFrom(addr, 0).String(), "--syslog-addr", "none")
+	cmd.Env = []string{"OTEL_SDK_DISABLED=true"}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab.Start(cmd)
+	listening := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case listening <- m[1]:
+				default:
+				}
+			}
+		}
+		close(listening)
+	}()
+	select {
+	case a, ok := <-listening:
+		if !ok {
+			t.Fatal("heartbeat serve exited before listening")
+		}
+		return a
+	case <-time.After(30 * time.Second):
+		t.Fatal("heartbeat serve did not report listening within 30 s")
+	}
+	return ""
+}
+
+// servingRE finds the address in serve's "heartbeat serving" log line.
+var servingRE = regexp.MustCompile(`msg="heartbeat serving".* addr=(\S+)`)
 
 // helperBinary copies the test binary where an unprivileged user can run it
 // (go test keeps it in a directory only root may enter).

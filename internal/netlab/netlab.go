@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -249,6 +250,17 @@ func (ns *Namespace) Do(f func() error) error {
 		}
 	}()
 	return f()
+}
+
+// DialContext dials from inside the namespace; as an http.Transport's
+// DialContext it makes a client whose connections start in the namespace.
+func (ns *Namespace) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := ns.Do(func() (err error) {
+		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
 // Command returns a command that runs inside the namespace. With a non-nil
