@@ -27,6 +27,10 @@ const (
 	defaultWait = time.Second
 	// MaxCount keeps sequence numbers unique within a burst.
 	MaxCount = 65535
+	// MaxSize is the largest payload an IPv4 echo can carry.
+	MaxSize = 65535 - ipv4Header - echoHeader
+	// MaxPacket is the largest IP packet a path MTU search may try.
+	MaxPacket = 65535
 )
 
 // Errors a burst or a search fails with; each wraps one of these.
@@ -144,6 +148,9 @@ func Echo(ctx context.Context, dst netip.Addr, o EchoOptions) (EchoResult, error
 	o = o.withDefaults()
 	if o.Count > MaxCount {
 		return EchoResult{}, fmt.Errorf("icmp: count %d above %d", o.Count, MaxCount)
+	}
+	if o.Size > MaxSize {
+		return EchoResult{}, fmt.Errorf("icmp: size %d above %d", o.Size, MaxSize)
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {

@@ -111,6 +111,9 @@ type MTUResult struct {
 // search short; the result holds the sizes tried either way.
 func PathMTU(ctx context.Context, dst netip.Addr, o MTUOptions) (MTUResult, error) {
 	o = o.withDefaults()
+	if o.Max > MaxPacket || o.Ladder[len(o.Ladder)-1] > MaxPacket {
+		return MTUResult{}, fmt.Errorf("icmp: path MTU search beyond %d bytes", MaxPacket)
+	}
 	c, err := openConn(dst, socketOptions{probe: true, ttl: o.TTL}, rand.IntN(1<<16))
 	if err != nil {
 		return MTUResult{}, err
