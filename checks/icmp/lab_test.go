@@ -120,13 +120,48 @@ func TestLabPathMTUFromFragNeeded(t *testing.T) {
 // the kernel refuses larger packets (EMSGSIZE) and says its MTU.
 func TestLabPathMTULocalLimit(t *testing.T) {
 	p := netlab.NewPath(t, netlab.PathConfig{FirstMTU: 1450, SecondMTU: 1500})
-	res, err := pathMTU(t, p.Prober, p.TargetV4, icmp.MTUOptions{})
-	if err != nil {
-		t.Fatal(err)
+	for _, dst := range []netip.Addr{p.TargetV4, p.TargetV6} {
+		res, err := pathMTU(t, p.Prober, dst, icmp.MTUOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.PathMTU != 1450 || res.Limit != icmp.LocalLimit {
+			t.Errorf("%s: got MTU %d limit %s next hop %d; want 1450 from the local limit", dst, res.PathMTU, res.Limit, res.NextHopMTU)
+		}
+		// An echo burst with DF and a payload too big for the interface
+		// fails with the local limit.
+		var tooBig *icmp.TooBigError
+		_, err = echo(t, p.Prober, dst, icmp.EchoOptions{Size: 1450, DontFragment: true})
+		if !errors.As(err, &tooBig) || !tooBig.Local {
+			t.Errorf("%s: DF echo larger than the interface: %v; want a local TooBigError", dst, err)
+		}
 	}
-	if res.PathMTU != 1450 || res.Limit != icmp.LocalLimit || res.NextHopMTU != 1450 {
-		t.Errorf("got MTU %d limit %s next hop %d; want 1450 from the local limit", res.PathMTU, res.Limit, res.NextHopMTU)
+}
+
+// TestLabEchoFragNeeded: a DF echo larger than the narrow hop fails with the
+// hop's MTU and address; without DF the same size is fragmented and answered.
+func TestLabEchoFragNeeded(t *testing.T) {
+	p := netlab.NewPath(t, netlab.PathConfig{FirstMTU: 1500, SecondMTU: 1400})
+	var tooBig *icmp.TooBigError
+	_, err := echo(t, p.Prober, p.TargetV4, icmp.EchoOptions{Size: 1420, DontFragment: true})
+	if !errors.As(err, &tooBig) || tooBig.Local || tooBig.MTU != 1400 || tooBig.From != p.RouterV4 {
+		t.Errorf("DF echo across the 1400 hop: %v; want next-hop MTU 1400 from %s", err, p.RouterV4)
 	}
+	res, err := echo(t, p.Prober, p.TargetV4, icmp.EchoOptions{Size: 1420})
+	if err != nil || res.Received != icmp.DefaultCount {
+		t.Errorf("fragmentable echo: %+v, %v; want every reply", res, err)
+	}
+}
+
+// echo runs one burst from ns with a 2 s deadline.
+func echo(t *testing.T, ns *netlab.Namespace, dst netip.Addr, o icmp.EchoOptions) (icmp.EchoResult, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var res icmp.EchoResult
+	var err error
+	inNS(t, ns, func() { res, err = icmp.Echo(ctx, dst, o) })
+	return res, err
 }
 
 // TestLabBlackHole: the same path, but the router's "fragmentation needed"
