@@ -137,7 +137,35 @@ func openConn(dst netip.Addr, o socketOptions, rawID int) (*conn, error) {
 		_ = pc.Close()
 		return nil, fmt.Errorf("icmp: socket: %w", err)
 	}
+	if c.kind == Raw {
+		if err := c.filterRaw(); err != nil {
+			_ = pc.Close()
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// filterRaw makes the kernel hand a raw socket only echo replies: it would
+// otherwise wake for every ICMP packet the host receives. Errors about our
+// packets still reach the error queue, which the filter does not touch.
+func (c *conn) filterRaw() error {
+	var err error
+	if c.v6 {
+		var f ipv6.ICMPFilter
+		f.SetAll(true)
+		f.Accept(ipv6.ICMPTypeEchoReply)
+		err = ipv6.NewPacketConn(c.pc).SetICMPFilter(&f)
+	} else {
+		var f ipv4.ICMPFilter
+		f.SetAll(true)
+		f.Accept(ipv4.ICMPTypeEchoReply)
+		err = ipv4.NewPacketConn(c.pc).SetICMPFilter(&f)
+	}
+	if err != nil {
+		return fmt.Errorf("icmp: filtering the raw socket: %w", err)
+	}
+	return nil
 }
 
 // setup sets the socket options and, for a datagram socket, binds it so the
