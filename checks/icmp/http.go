@@ -12,10 +12,16 @@ import (
 	"time"
 )
 
-// DefaultHTTPSizes are the response body sizes an HTTP-mode search fetches:
-// small ones fit one segment on any path; from about 1,200 bytes up, bodies
-// (plus about 200 bytes of headers) need full-sized segments.
-var DefaultHTTPSizes = []int{64, 512, 1000, 1200, 1300, 1400, 1500, 2000, 4000, 9000, 16384, 65536}
+// DefaultHTTPSizes returns the response body sizes an HTTP-mode search
+// fetches: small ones fit one segment on any path; from about 1,000 bytes up
+// a body and its headers (about 200 bytes) need full-sized segments, so the
+// steps are finer there, where overlays' MTUs cut in.
+func DefaultHTTPSizes() []int {
+	return []int{64, 512, 1000, 1100, 1200, 1250, 1300, 1350, 1400, 1450, 1500, 2000, 4000, 9000, 16384, 65536}
+}
+
+// DefaultHTTPTries is how many fetches a size gets before it counts as failed.
+const DefaultHTTPTries = 2
 
 // DefaultHTTPTimeout is how long one fetch may take before it counts as stalled.
 const DefaultHTTPTimeout = 2 * time.Second
@@ -42,6 +48,7 @@ type HTTPOptions struct {
 type HTTPSizeResult struct {
 	Size     int
 	Passed   bool
+	Status   int   // the response's status code when it was not 200
 	Received int64 // body bytes that arrived
 	Duration time.Duration
 	Err      error // why it failed; nil when it passed
@@ -71,13 +78,13 @@ func HTTPPathSearch(ctx context.Context, o HTTPOptions) (HTTPResult, error) {
 		o.Client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	}
 	if len(o.Sizes) == 0 {
-		o.Sizes = DefaultHTTPSizes
+		o.Sizes = DefaultHTTPSizes()
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultHTTPTimeout
 	}
 	if o.Tries <= 0 {
-		o.Tries = 2
+		o.Tries = DefaultHTTPTries
 	}
 	base := strings.TrimSuffix(o.URL, "/")
 	var res HTTPResult
@@ -134,6 +141,7 @@ func fetch(ctx context.Context, o HTTPOptions, base string, size int) HTTPSizeRe
 	case err != nil:
 		r.Err = fmt.Errorf("body cut off after %d of %d bytes: %w", len(body), size, err)
 	case resp.StatusCode != http.StatusOK:
+		r.Status = resp.StatusCode
 		r.Err = fmt.Errorf("status %d", resp.StatusCode)
 	case len(body) != size:
 		r.Err = fmt.Errorf("body of %d bytes, want %d", len(body), size)

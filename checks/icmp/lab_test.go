@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -207,7 +208,7 @@ func TestLabBlackHole(t *testing.T) {
 	}
 	// Widening the narrow hop lets every size through: the stall was the MTU.
 	p.Router.IP("link", "set", "eth1", "mtu", "1500")
-	if res := search(); res.FirstFailed != 0 || res.Largest != icmp.DefaultHTTPSizes[len(icmp.DefaultHTTPSizes)-1] {
+	if res := search(); res.FirstFailed != 0 || res.Largest != slices.Max(icmp.DefaultHTTPSizes()) {
 		t.Errorf("HTTP mode with the hop widened: %+v; want every size to pass", res)
 	}
 }

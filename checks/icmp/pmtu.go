@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// DefaultLadder is the MTUs tried first, in bytes of IP packet: IPv6's
+// DefaultLadder returns the MTUs tried first, in bytes of IP packet: IPv6's
 // minimum, common tunnel and overlay MTUs (VXLAN, WireGuard, IPsec, GRE,
 // PPPoE), Ethernet, and jumbo frames.
-var DefaultLadder = []int{1280, 1400, 1420, 1450, 1480, 1492, 1500, 9000}
+func DefaultLadder() []int { return []int{1280, 1400, 1420, 1450, 1480, 1492, 1500, 9000} }
 
 // Defaults of MTUOptions.
 const (
@@ -53,7 +53,7 @@ type MTUOptions struct {
 
 func (o MTUOptions) withDefaults() MTUOptions {
 	if len(o.Ladder) == 0 {
-		o.Ladder = DefaultLadder
+		o.Ladder = DefaultLadder()
 	}
 	o.Ladder = slices.Sorted(slices.Values(o.Ladder))
 	if o.Max <= 0 {
