@@ -95,3 +95,20 @@ func TestSweepRemovesAbandonedLabs(t *testing.T) {
 		t.Errorf("abandoned namespace %s not swept (%v)", stale, err)
 	}
 }
+
+// TestCloseKillsProcesses: a process started in a namespace (here one that
+// would sleep for an hour) is killed and reaped by Close, so it cannot keep
+// the namespace alive.
+func TestCloseKillsProcesses(t *testing.T) {
+	l := New(t)
+	ns := l.Namespace("proc")
+	cmd := ns.Command(context.Background(), nil, "sleep", "3600")
+	l.Start(cmd)
+	l.Close()
+	if cmd.ProcessState == nil {
+		t.Fatal("process still running after Close")
+	}
+	if _, err := os.Stat(netnsDir + "/" + ns.Name); !os.IsNotExist(err) {
+		t.Errorf("namespace %s left behind (%v)", ns.Name, err)
+	}
+}
