@@ -442,9 +442,8 @@ func TestAdminSurface(t *testing.T) {
 func TestSelfCheckPassesFromTheFirstRun(t *testing.T) {
 	// Mesh deployments list every pod as a check target, the sidecar itself
 	// included; its first probe of its own port must not raise an ALERT at
-	// every start. (Found by the soak: all self-checks failed with
-	// "connection refused" at start, because the checks began before the
-	// payload listener was bound.)
+	// every start: checks that began before the payload listener was bound
+	// would all fail with "connection refused".
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

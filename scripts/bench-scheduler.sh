@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scheduler benchmark (issue 4, "Scale"): N HTTP checks at a fixed interval
+# Scheduler benchmark: N HTTP checks at a fixed interval
 # against local payload servers, and Debian's prometheus-blackbox-exporter
 # doing the same number of HTTP probes a second through /probe.
 #

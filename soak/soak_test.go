@@ -46,7 +46,7 @@ var (
 	flagNeedCheck = flag.Bool("soak.require-checks", true, "fail when the binary cannot run checks (no --config flag)")
 )
 
-// Check intervals of the generated file (issue 7: 10 s to 30 s).
+// Check intervals of the generated file: 10 s to 30 s, as a fleet would set them.
 const (
 	minInterval  = 10 * time.Second
 	maxInterval  = 30 * time.Second
