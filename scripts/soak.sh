@@ -71,7 +71,7 @@ fi
 
 T="$(mktemp -d "${TMPDIR:-/tmp}/heartbeat-soak.XXXXXX")"
 trap 'rm -rf "$T"' EXIT
-go build -o "$T/otlpsink" ./scripts/bench/otlpsink
+go build -o "$T/otlpsink" ./bench/otlpsink
 
 # go test's own timeout is the backstop; the soak stops by itself long before.
 if [ -n "$DURATION" ]; then
