@@ -15,10 +15,9 @@ const (
 	maxHeaderBytes    = 32 << 10
 )
 
-// NewHTTPServer wraps h in the payload listener's policy: production limits,
-// and HTTP/1.1 and HTTP/2 on one port, cleartext HTTP/2 (h2c) included when
-// tlsConfig is nil, so meshes can test both.
+// NewHTTPServer wraps h in the payload listener's limits, HTTP/1.1 and HTTP/2 on one port.
 func NewHTTPServer(h http.Handler, tlsConfig *tls.Config, logger *slog.Logger) *http.Server {
+	// Without TLS, cleartext HTTP/2 (h2c) too, so meshes can test both.
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	if tlsConfig != nil {

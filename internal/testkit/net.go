@@ -6,8 +6,7 @@ import (
 	"testing"
 )
 
-// ClosedAddr returns a 127.0.0.1 address that was free a moment ago: a dial
-// to it is refused, and a server the test starts later may bind it.
+// ClosedAddr returns a free 127.0.0.1 address: dials are refused, and a later server may bind it.
 func ClosedAddr(t testing.TB) string {
 	t.Helper()
 	ln := listen(t)
@@ -16,9 +15,7 @@ func ClosedAddr(t testing.TB) string {
 	return addr
 }
 
-// BlackHole accepts TCP connections on 127.0.0.1 and never answers, like a
-// hung peer or a firewall that drops replies; it closes them when the test
-// ends. accepted reports how many connections it holds.
+// BlackHole accepts TCP connections on 127.0.0.1 and never answers; accepted counts them.
 func BlackHole(t testing.TB) (addr string, accepted func() int) {
 	t.Helper()
 	ln := listen(t)
@@ -55,8 +52,7 @@ func BlackHole(t testing.TB) (addr string, accepted func() int) {
 	}
 }
 
-// AcceptAndClose is a TCP address on 127.0.0.1 that accepts and hangs up at
-// once; it stops when the test ends.
+// AcceptAndClose is a TCP address on 127.0.0.1 that accepts and hangs up at once.
 func AcceptAndClose(t testing.TB) string {
 	t.Helper()
 	ln := listen(t)
