@@ -252,12 +252,7 @@ func writePEM(t *testing.T, certFile, keyFile string, cert tls.Certificate) {
 func TestCheckAndValidateCommands(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	defer up.Close()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := closed.Addr().String()
-	closed.Close()
+	closedAddr := testkit.ClosedAddr(t)
 
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -444,12 +439,7 @@ func TestSelfCheckPassesFromTheFirstRun(t *testing.T) {
 	// included; its first probe of its own port must not raise an ALERT at
 	// every start: checks that began before the payload listener was bound
 	// would all fail with "connection refused".
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // the file must name the address before the server binds it
+	addr := testkit.ClosedAddr(t) // the file must name the address before the server binds it
 	// Each check's first run lands at a random point of its first interval,
 	// moved by the jitter and clamped to "now": with many checks, a short
 	// interval and the largest jitter, about a quarter run the moment the
