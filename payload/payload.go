@@ -47,8 +47,7 @@ type Config struct {
 	MinSize   int64 // smallest n served
 	MaxSize   int64 // largest n served
 	MaxUpload int64 // largest request body accepted by POST/PUT
-	// WriteTimeout cuts off a client that stops reading: each chunk of a
-	// large body must be accepted within it.
+	// WriteTimeout is how long a client may take to accept each chunk of a large body.
 	WriteTimeout time.Duration
 	Version      string // answered by /version
 	Host         string // sent in X-Heartbeat-Host

@@ -122,11 +122,9 @@ type LoadConfig struct {
 	Requests int64  // stop after this many; 0: no bound
 	Duration time.Duration
 	Mix      Mix
-	// First numbers the run's requests, so that a run split in two phases
-	// continues the mix's sequence.
+	// First numbers the run's first request, so a second phase continues the mix's sequence.
 	First uint64
-	// VerifyEvery checks the full body content of every VerifyEvery-th
-	// response (the length of every response is always checked).
+	// VerifyEvery checks every VerifyEvery-th body in full; every length is checked.
 	VerifyEvery uint64
 }
 

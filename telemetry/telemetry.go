@@ -67,8 +67,7 @@ const scopeName = "github.com/heartbeat-sidecar/heartbeat/telemetry"
 type Options struct {
 	// ServiceVersion is the service.version resource attribute; omitted if empty.
 	ServiceVersion string
-	// Logger receives the startup line and rate-limited export errors;
-	// slog.Default() if nil.
+	// Logger receives the startup line and rate-limited export errors; slog.Default() if nil.
 	Logger *slog.Logger
 
 	// Test hooks; zero values mean the production behaviour.
