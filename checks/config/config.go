@@ -4,17 +4,9 @@
 package config
 
 import (
+	"net/url"
 	"regexp"
 	"time"
-)
-
-// Check types.
-const (
-	TypeHTTP = "http"
-	TypeTCP  = "tcp"
-	TypeTLS  = "tls"
-	TypeDNS  = "dns"
-	TypeGRPC = "grpc"
 )
 
 // File is a loaded, defaulted and validated checks file.
@@ -28,12 +20,19 @@ type File struct {
 	digest [32]byte
 }
 
-// Check is one probe target with everything needed to run it; defaults are
-// already applied, so probers never look anything up elsewhere.
+// Check is one probe target with everything needed to run it; ApplyDefaults
+// has filled its defaults and derived values, so probers never look
+// anything up elsewhere.
 type Check struct {
-	Name     string
-	Type     string // one of the Type* constants
-	Target   string // URL for http; host:port for tcp, tls, grpc; name for dns
+	Name   string
+	Type   string // one of the Type* constants
+	Target string // URL for http; host:port for tcp, tls, grpc; name for dns
+	// Server is the endpoint a run dials and reports as server.address and
+	// server.port: the URL's host and port for http, the target for tcp, tls
+	// and grpc, the resolver for dns (zero when it uses the system resolver).
+	Server HostPort
+	// URL is the parsed target of an http check; nil for other types.
+	URL      *url.URL
 	Interval time.Duration
 	Timeout  time.Duration
 	// Jitter is the fraction of Interval by which each run may move (0.1 = ±10 %).
@@ -54,7 +53,7 @@ type Check struct {
 
 // HTTPOptions configures an http check.
 type HTTPOptions struct {
-	Method  string            // default GET
+	Method  string            // always set; default GET
 	Headers map[string]string // values may be secrets: never log them
 	Body    string
 	// ValidStatusCodes lists accepted codes; empty means any 2xx.
@@ -63,7 +62,7 @@ type HTTPOptions struct {
 	BodyNotMatches    []*regexp.Regexp
 	HeaderMatches     []HeaderMatch
 	NoFollowRedirects bool
-	MaxRedirects      int // default 10
+	MaxRedirects      int // always set: 0 exactly when NoFollowRedirects, default 10
 	// BasicAuth, when set, is sent as an Authorization: Basic header.
 	BasicAuth *BasicAuth
 }
@@ -100,8 +99,8 @@ type TLSOptions struct {
 
 // DNSOptions configures a dns check.
 type DNSOptions struct {
-	Server     string // host:port of the resolver to ask; "" means the system resolver
-	RecordType string // A, AAAA, CNAME, MX, TXT, NS, SRV; default A
+	Server     string // host:port of the resolver to ask (port 53 added when missing); "" means the system resolver
+	RecordType string // A, AAAA, CNAME, MX, TXT, NS, SRV; always set, default A
 	// ExpectedAnswers, if set, must all appear in the answer (string form of the record data).
 	ExpectedAnswers []string
 }

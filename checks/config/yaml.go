@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -40,7 +39,8 @@ var (
 
 type yamlDecoder struct {
 	l       *errList
-	pos     map[string]int // field path -> line of its key (or list item)
+	pos     map[string]int  // field path -> line of its key (or list item)
+	given   map[string]bool // field paths set to a non-null value
 	anchors map[string][]ast.Node
 	res     secretResolver
 }
@@ -67,7 +67,7 @@ type defaults struct {
 }
 
 func parseYAML(path string, data []byte, res secretResolver) (*File, error) {
-	d := &yamlDecoder{l: newErrList(path), pos: map[string]int{}, anchors: map[string][]ast.Node{}, res: res}
+	d := &yamlDecoder{l: newErrList(path), pos: map[string]int{}, given: map[string]bool{}, anchors: map[string][]ast.Node{}, res: res}
 	file, err := safeParse(data)
 	if err != nil {
 		line, msg := 0, err.Error()
@@ -276,13 +276,9 @@ func (d *yamlDecoder) check(n ast.Node, path string, def defaults) (Check, bool)
 		c.SuccessThreshold = v
 	}
 	c.EachAddress, _ = o.boolean("each_address")
-	if v, ok := o.integer("max_addresses"); ok {
-		c.MaxAddresses = v
-	} else if c.EachAddress {
-		c.MaxAddresses = DefaultMaxAddresses
-	}
+	c.MaxAddresses, _ = o.integer("max_addresses")
 
-	known := slices.Contains(types, c.Type)
+	typ, known := lookupType(c.Type)
 	// block returns the options block key if it is set and usable by this
 	// check's type; with an unknown type the type error says it all.
 	block := func(key string, keys []string, usable bool, msg string) (*obj, bool) {
@@ -295,33 +291,45 @@ func (d *yamlDecoder) check(n ast.Node, path string, def defaults) (Check, bool)
 		}
 		return o.sub(key, keys)
 	}
-	if b, ok := block("tcp", tcpKeys, c.Type == TypeTCP, "only used by tcp checks"); ok {
+	section := func(key string) (*obj, bool) {
+		t, _ := sectionType(key)
+		return block(key, sectionKeys[key], t.name == c.Type, sectionUnusedMsg(t))
+	}
+	if b, ok := section("tcp"); ok {
 		c.TCP = d.tcpOptions(b)
 	}
-	if b, ok := block("grpc", grpcKeys, c.Type == TypeGRPC, "only used by grpc checks"); ok {
+	if b, ok := section("grpc"); ok {
 		c.GRPC.Service, _ = b.str("service")
 		c.GRPC.UseTLS, _ = b.boolean("tls")
 	}
-	if b, ok := block("dns", dnsKeys, c.Type == TypeDNS, "only used by dns checks"); ok {
+	if b, ok := section("dns"); ok {
 		c.DNS = d.dnsOptions(b)
 	}
-	if c.Type == TypeDNS && c.DNS.RecordType == "" {
-		c.DNS.RecordType = DefaultRecordType
-	}
-	if c.Type == TypeHTTP {
-		c.HTTP = HTTPOptions{Method: DefaultMethod, MaxRedirects: DefaultMaxRedirects}
-	}
-	if b, ok := block("http", httpKeys, c.Type == TypeHTTP, "only used by http checks"); ok {
+	if b, ok := section("http"); ok {
 		c.HTTP = d.httpOptions(b)
 	}
-	if b, ok := block("tls", tlsKeys, c.usesTLS(), tlsUnusedMsg); ok {
+	if b, ok := block("tls", tlsKeys, known && typ.usesTLS(&c), tlsUnusedMsg); ok {
 		c.TLS = d.tlsOptions(b)
 	}
+	c.applyDefaults(func(field string) bool { return d.given[subPath(path, field)] })
 	return c, true
 }
 
+// sectionKeys are the keys of each type's own options block.
+var sectionKeys = map[string][]string{"http": httpKeys, "tcp": tcpKeys, "dns": dnsKeys, "grpc": grpcKeys}
+
+// sectionType returns the type whose options block is key.
+func sectionType(key string) (checkType, bool) {
+	for _, t := range checkTypes {
+		if t.section == key {
+			return t, true
+		}
+	}
+	return checkType{}, false
+}
+
 func (d *yamlDecoder) httpOptions(o *obj) HTTPOptions {
-	h := HTTPOptions{Method: DefaultMethod}
+	var h HTTPOptions
 	if m, ok := o.str("method"); ok {
 		h.Method = strings.ToUpper(m)
 	}
@@ -367,11 +375,7 @@ func (d *yamlDecoder) httpOptions(o *obj) HTTPOptions {
 	if v, ok := o.boolean("follow_redirects"); ok {
 		h.NoFollowRedirects = !v
 	}
-	if v, ok := o.integer("max_redirects"); ok {
-		h.MaxRedirects = v
-	} else if !h.NoFollowRedirects {
-		h.MaxRedirects = DefaultMaxRedirects
-	}
+	h.MaxRedirects, _ = o.integer("max_redirects")
 	if b, ok := o.sub("basic_auth", basicKeys); ok {
 		var a BasicAuth
 		a.Username, _ = b.secret("username")
@@ -403,13 +407,7 @@ func (d *yamlDecoder) tcpOptions(o *obj) TCPOptions {
 
 func (d *yamlDecoder) dnsOptions(o *obj) DNSOptions {
 	var opts DNSOptions
-	if s, ok := o.str("server"); ok {
-		opts.Server = s
-		// A resolver without a port means port 53.
-		if net.ParseIP(s) != nil || !strings.Contains(s, ":") {
-			opts.Server = net.JoinHostPort(s, "53")
-		}
-	}
+	opts.Server, _ = o.str("server")
 	if rt, ok := o.str("record_type"); ok {
 		opts.RecordType = strings.ToUpper(rt)
 	}
@@ -549,6 +547,7 @@ func (d *yamlDecoder) object(n ast.Node, path string, known []string, notMapping
 	for k, e := range o.fs {
 		field := joinPath(path, k)
 		d.pos[field] = e.line
+		d.given[field] = !isNull(e.value)
 		if path == "" && strings.HasPrefix(k, "x-") {
 			// Top-level x-* keys are ignored, as in docker-compose files:
 			// a place to define YAML anchors for checks to merge (<<: *x).
