@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 	"github.com/heartbeat-sidecar/heartbeat/payload"
 )
 
@@ -85,20 +86,15 @@ func TestGracefulDrainOfInFlightResponse(t *testing.T) {
 	stop()
 
 	// Not ready while draining: poll, since the signal is asynchronous.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.WaitFor(t, 5*time.Second, "/readyz to report not-ready during the drain", func() (bool, string) {
 		resp, err := probe.Get("http://" + addr + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusServiceUnavailable {
-				break
-			}
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz never reported not-ready during the drain (last: %v)", err)
-		}
-	}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable, resp.Status
+	})
 
 	rest, err := io.Copy(io.Discard, big.Body)
 	if err != nil {
@@ -349,21 +345,15 @@ func TestServeRunsChecksAndReloads(t *testing.T) {
 
 	waitStatus := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		var last string
-		for time.Now().Before(deadline) {
+		testkit.WaitFor(t, 10*time.Second, "/status to show "+want, func() (bool, string) {
 			resp, err := http.Get("http://" + addr + "/status")
-			if err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				last = string(b)
-				if strings.Contains(last, want) {
-					return
-				}
+			if err != nil {
+				return false, err.Error()
 			}
-			time.Sleep(20 * time.Millisecond) // polling interval, not a signal
-		}
-		t.Fatalf("/status never showed %q; last: %s", want, last)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return strings.Contains(string(b), want), string(b)
+		})
 	}
 	waitStatus(`"name": "first"`)
 	writeChecks("second")

@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -29,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 	"github.com/heartbeat-sidecar/heartbeat/payload"
 )
 
@@ -151,7 +151,7 @@ func (p *healthPoller) halt() {
 func (p *healthPoller) waitPolls(t *testing.T, n int64) {
 	t.Helper()
 	want := p.polls.Load() + n
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d health polls", n), func() (bool, string) {
+	testkit.WaitFor(t, 30*time.Second, fmt.Sprintf("%d health polls", n), func() (bool, string) {
 		got := p.polls.Load()
 		return got >= want, fmt.Sprintf("%d of %d polls", got, want)
 	})
@@ -181,63 +181,6 @@ func (p *healthPoller) finish(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes; detail describes
-// the last state for the failure message.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() (ok bool, detail string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", within, what, detail)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not a stand-in for a signal
-	}
-}
-
-// resources is a snapshot of what a storm could leak in this process.
-type resources struct {
-	goroutines int
-	fds        int
-}
-
-func snapshot(t *testing.T) resources {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("counting file descriptors: %v", err)
-	}
-	return resources{goroutines: runtime.NumGoroutine(), fds: len(ents)}
-}
-
-// waitBaseline polls until goroutines and fds are back to base (or below),
-// failing with a goroutine dump when they do not come back.
-func waitBaseline(t *testing.T, base resources, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		now := snapshot(t)
-		if now.goroutines <= base.goroutines && now.fds <= base.fds {
-			t.Logf("back to baseline: %d goroutines (base %d), %d fds (base %d)", now.goroutines, base.goroutines, now.fds, base.fds)
-			return
-		}
-		if time.Now().After(deadline) {
-			var dump bytes.Buffer
-			_ = pprof.Lookup("goroutine").WriteTo(&dump, 1)
-			d := dump.String()
-			if len(d) > 8000 {
-				d = d[:8000] + "\n…"
-			}
-			t.Fatalf("resources did not return to baseline within %v: %d goroutines (base %d), %d fds (base %d)\n%s",
-				within, now.goroutines, base.goroutines, now.fds, base.fds, d)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-}
-
 // raiseFDLimit makes room for need descriptors and returns how many the
 // process may hold. Go already lifts the soft limit to the hard one at start;
 // root may raise the hard limit too.
@@ -259,26 +202,6 @@ func raiseFDLimit(t *testing.T, need uint64) uint64 {
 		}
 	}
 	return want.Cur
-}
-
-// goroutinesIn counts goroutines whose stack contains fn.
-func goroutinesIn(fn string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	c := 0
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		if bytes.Contains(g, []byte(fn)) {
-			c++
-		}
-	}
-	return c
 }
 
 // startTimedServer serves the payload handler through newHTTPServer, the
@@ -312,7 +235,7 @@ func startTimedServer(t *testing.T, readHeaderTimeout, idleTimeout time.Duration
 // lazily started goroutines are in it, and once what earlier tests left
 // winding down (servers whose shutdown startServe does not wait for) is
 // gone: the counts have held still for a quarter of a second.
-func settle(t *testing.T, addr string) resources {
+func settle(t *testing.T, addr string) testkit.Resources {
 	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Get("http://" + addr + "/healthz")
@@ -321,11 +244,11 @@ func settle(t *testing.T, addr string) resources {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	last, still := snapshot(t), 0
+	last, still := testkit.Snapshot(t), 0
 	deadline := time.Now().Add(10 * time.Second)
 	for still < 5 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond) // polling interval
-		now := snapshot(t)
+		now := testkit.Snapshot(t)
 		if now == last {
 			still++
 		} else {
@@ -412,8 +335,8 @@ func TestStormIdleConnections(t *testing.T) {
 	}
 	// The server holds one goroutine per accepted connection; the client's
 	// raw connections hold none, so this proves every connection is open at once.
-	waitFor(t, 5*time.Second, "the server to hold every idle connection", func() (bool, string) {
-		g := goroutinesIn("net/http.(*conn).serve")
+	testkit.WaitFor(t, 5*time.Second, "the server to hold every idle connection", func() (bool, string) {
+		g := testkit.GoroutinesIn("net/http.(*conn).serve")
 		return g >= n, fmt.Sprintf("%d connections served, want ≥ %d", g, n)
 	})
 	// Collect the dial phase's garbage while still in it: holding idle
@@ -430,7 +353,7 @@ func TestStormIdleConnections(t *testing.T) {
 	health.setPhase("closed", healthBudget)
 	health.waitPolls(t, 5)
 	health.finish(t)
-	waitBaseline(t, base, 15*time.Second)
+	testkit.WaitBaseline(t, base, 15*time.Second)
 }
 
 func TestStormSlowlorisAndIdleClientsCutOff(t *testing.T) {
@@ -516,7 +439,7 @@ func TestStormSlowlorisAndIdleClientsCutOff(t *testing.T) {
 		}
 	}
 	health.finish(t)
-	waitBaseline(t, base, 10*time.Second)
+	testkit.WaitBaseline(t, base, 10*time.Second)
 }
 
 func TestOversizedHeaders(t *testing.T) {
@@ -564,7 +487,7 @@ func TestOversizedHeaders(t *testing.T) {
 	}
 	health.waitPolls(t, 5)
 	health.finish(t)
-	waitBaseline(t, base, 10*time.Second)
+	testkit.WaitBaseline(t, base, 10*time.Second)
 }
 
 // rawExchange writes req on a new connection, half-closes it, and parses every
@@ -654,8 +577,8 @@ func TestStormStalledReaders(t *testing.T) {
 	}
 	t.Cleanup(func() { h2resp.Body.Close() })
 
-	waitFor(t, 10*time.Second, "the stalled responses to start", func() (bool, string) {
-		n := goroutinesIn("payload.(*Server).writeBody")
+	testkit.WaitFor(t, 10*time.Second, "the stalled responses to start", func() (bool, string) {
+		n := testkit.GoroutinesIn("payload.(*Server).writeBody")
 		return n == stalled+1, fmt.Sprintf("%d handlers writing, want %d", n, stalled+1)
 	})
 	// Meanwhile, honest clients are served in full.
@@ -674,9 +597,9 @@ func TestStormStalledReaders(t *testing.T) {
 	// Every stalled handler gives up while its client still holds the connection.
 	// The server's ends of the HTTP/1 connections are closed (only the
 	// clients' fds remain) and no handler is left writing.
-	waitFor(t, 10*time.Second, "the write timeout to cut off every stalled reader", func() (bool, string) {
-		n, now := goroutinesIn("payload.(*Server).writeBody"), snapshot(t)
-		return n == 0 && now.fds <= base.fds+stalled+2, fmt.Sprintf("%d handlers still writing, %d fds (base %d + %d stalled clients + both ends of the HTTP/2 connection)", n, now.fds, base.fds, stalled)
+	testkit.WaitFor(t, 10*time.Second, "the write timeout to cut off every stalled reader", func() (bool, string) {
+		n, now := testkit.GoroutinesIn("payload.(*Server).writeBody"), testkit.Snapshot(t)
+		return n == 0 && now.FDs <= base.FDs+stalled+2, fmt.Sprintf("%d handlers still writing, %d fds (base %d + %d stalled clients + both ends of the HTTP/2 connection)", n, now.FDs, base.FDs, stalled)
 	})
 	for i, c := range conns {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -695,7 +618,7 @@ func TestStormStalledReaders(t *testing.T) {
 	h2resp.Body.Close()
 	h2tr.CloseIdleConnections()
 	health.finish(t)
-	waitBaseline(t, base, 10*time.Second)
+	testkit.WaitBaseline(t, base, 10*time.Second)
 }
 
 func TestStormStalledUploads(t *testing.T) {
@@ -781,13 +704,13 @@ func TestStormStalledUploads(t *testing.T) {
 		case <-time.After(limit + 2*time.Second):
 			t.Fatalf("a stalled upload still holds its handler after %v (%d handlers reading bodies): "+
 				"request bodies need a per-chunk read deadline like responses have",
-				limit+2*time.Second, goroutinesIn("payload.(*Server).discardBody"))
+				limit+2*time.Second, testkit.GoroutinesIn("payload.(*Server).discardBody"))
 		}
 	}
 	pw.Close()
 	h2tr.CloseIdleConnections()
 	health.finish(t)
-	waitBaseline(t, base, 10*time.Second)
+	testkit.WaitBaseline(t, base, 10*time.Second)
 }
 
 func TestRequestSmuggling(t *testing.T) {
@@ -1009,7 +932,7 @@ func TestSelfCheckPassesFromTheFirstRun(t *testing.T) {
 		} `json:"checks"`
 	}
 	var st status
-	waitFor(t, 15*time.Second, "every self-check's first run", func() (bool, string) {
+	testkit.WaitFor(t, 15*time.Second, "every self-check's first run", func() (bool, string) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/status", nil)
 		req.Header.Set("Accept", "application/json")
 		resp, err := http.DefaultClient.Do(req)

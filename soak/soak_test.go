@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry/otlptest"
 )
 
@@ -96,10 +97,10 @@ func TestSoak(t *testing.T) {
 		httpTargets = append(httpTargets, s.URL)
 	}
 	for range 2 {
-		tcpTargets = append(tcpTargets, acceptAndClose(t))
+		tcpTargets = append(tcpTargets, testkit.AcceptAndClose(t))
 	}
 
-	self := freePort(t)
+	self := testkit.ClosedAddr(t)
 	args := []string{"serve", "--listen", self, "--admin-listen", "127.0.0.1:0", "--max-size", "1048576"}
 	if withChecks {
 		path := filepath.Join(dir, "checks.yaml")
@@ -418,39 +419,6 @@ func capabilities(t *testing.T, bin string) binFeatures {
 		syslogAddr: strings.Contains(s, "-syslog-addr"),
 		validate:   strings.Contains(string(usage), "validate"),
 	}
-}
-
-// freePort returns a 127.0.0.1 address that was free a moment ago. The
-// checks file must name the server's address before the server starts.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// acceptAndClose is a TCP target that accepts and hangs up.
-func acceptAndClose(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // server is the heartbeat process under test.
@@ -1052,7 +1020,7 @@ func startOtelcol(ctx context.Context, t *testing.T, dir, sink string) otelcolPr
 	if err != nil {
 		t.Fatal(err)
 	}
-	recv, health, metrics := freePort(t), freePort(t), freePort(t)
+	recv, health, metrics := testkit.ClosedAddr(t), testkit.ClosedAddr(t), testkit.ClosedAddr(t)
 	_, metricsPort, _ := net.SplitHostPort(metrics)
 	cfg := filepath.Join(dir, "otelcol.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, otelcolConfig, recv, sink, health, metricsPort), 0o600); err != nil {
