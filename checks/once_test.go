@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 func TestRunOnce(t *testing.T) {
@@ -32,7 +33,7 @@ func TestRunOnce(t *testing.T) {
 			c.Close()
 		}
 	}()
-	refused := refusedAddr(t)
+	refused := testkit.ClosedAddr(t)
 	url := srv.URL + "/heartbeat/16"
 
 	cases := []struct {
@@ -130,6 +131,7 @@ func TestRunOnceEachAddress(t *testing.T) {
 	h.r.resolver = d.resolver()
 	c := schedCheck("peers", time.Minute)
 	c.Target, c.Timeout, c.EachAddress, c.MaxAddresses = "peers.heartbeat.test:"+port, 2*time.Second, true, 10
+	c.ApplyDefaults()
 	var out bytes.Buffer
 	if h.r.runOnce(context.Background(), &config.File{Checks: []config.Check{c}}, &out) {
 		t.Errorf("runOnce passed with one address refusing:\n%s", out.String())
@@ -149,6 +151,7 @@ func TestRunOnceCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	c := schedCheck("x", time.Minute)
+	c.ApplyDefaults()
 	var out bytes.Buffer
 	if RunOnce(ctx, &config.File{Checks: []config.Check{c}}, &out, Settings{}) {
 		t.Errorf("RunOnce passed with a cancelled context:\n%s", out.String())

@@ -21,6 +21,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/probe"
+	"github.com/heartbeat-sidecar/heartbeat/checks/syslog/syslogtest"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 // fakePayload answers like a heartbeat payload server: a body and a
@@ -29,18 +32,6 @@ func fakePayload(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Server-Timing", "app;dur=0.5")
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = w.Write([]byte("0123456789ABCDEF"))
-}
-
-// refusedAddr is a 127.0.0.1 address nothing listens on.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func schedHTTPCheck(name, target string) config.Check {
@@ -55,12 +46,12 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 	t.Cleanup(srv.Close)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	okURL := "http://localhost:" + port + "/heartbeat/16"
-	badURL := "http://" + refusedAddr(t) + "/heartbeat/16"
+	badURL := "http://" + testkit.ClosedAddr(t) + "/heartbeat/16"
 
 	h := newHarness(t, nil, nil) // real probers
 	h.apply(schedHTTPCheck("ok", okURL), schedHTTPCheck("bad", badURL))
 	h.start()
-	eventually(t, 10*time.Second, "both checks to run", func() bool {
+	testkit.Eventually(t, 10*time.Second, "both checks to run", func() bool {
 		return h.status("ok").Runs >= 1 && h.status("bad").Runs >= 1
 	})
 	h.stop()
@@ -85,10 +76,10 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 		}
 	}
 	// Phases and the semconv HTTP metric are not per check (see sharedSets).
-	for _, phase := range []string{PhaseConnect, PhaseRequest, PhaseTTFB, PhaseTransfer} {
+	for _, phase := range []string{probe.PhaseConnect, probe.PhaseRequest, probe.PhaseProcessing, probe.PhaseTransfer} {
 		p := histPoints(rm, "probe.phase.duration", map[string]string{"check.type": "http", "phase": phase})
 		want := uint64(1)
-		if phase == PhaseConnect {
+		if phase == probe.PhaseConnect {
 			want = 2 // the refused check connects too
 		}
 		if len(p) != 1 || p[0].Count < want {
@@ -113,10 +104,10 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 	if p := gaugePoints(rm, "probe.success", badAttrs); len(p) != 1 || p[0].Value != 0 {
 		t.Errorf("probe.success for bad = %+v, want 0", p)
 	}
-	if n := counterSum(rm, "probe.runs", map[string]string{"check.name": "bad", "outcome": "failure", "error.type": ErrConnectionRefused}); n < 1 {
+	if n := counterSum(rm, "probe.runs", map[string]string{"check.name": "bad", "outcome": "failure", "error.type": probe.ErrConnectionRefused}); n < 1 {
 		t.Errorf("probe.runs{outcome=failure,error.type=connection_refused} = %d", n)
 	}
-	if p := histPoints(rm, "http.client.request.duration", map[string]string{"error.type": ErrConnectionRefused}); len(p) != 1 {
+	if p := histPoints(rm, "http.client.request.duration", map[string]string{"error.type": probe.ErrConnectionRefused}); len(p) != 1 {
 		t.Errorf("http.client.request.duration for a refused request: %d series, want 1 with error.type", len(p))
 	}
 	if p := histPoints(rm, "heartbeat.scheduler.lateness", nil); len(p) != 1 || p[0].Count < 2 {
@@ -155,7 +146,7 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 	if run.SpanKind() != trace.SpanKindClient {
 		t.Errorf("run span kind %v, want client", run.SpanKind())
 	}
-	if children[PhaseConnect] != 1 || children[PhaseTTFB] != 1 || children[PhaseTransfer] != 1 {
+	if children[probe.PhaseConnect] != 1 || children[probe.PhaseProcessing] != 1 || children[probe.PhaseTransfer] != 1 {
 		t.Errorf("run span children %v, want one span per phase", children)
 	}
 	attrs := map[string]string{}
@@ -210,7 +201,7 @@ func TestTracePropagation(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	h.apply(schedHTTPCheck("mesh", srv.URL+"/heartbeat/16"))
 	h.start()
-	eventually(t, 10*time.Second, "a server span", func() bool { return len(serverSpans.Ended()) >= 1 })
+	testkit.Eventually(t, 10*time.Second, "a server span", func() bool { return len(serverSpans.Ended()) >= 1 })
 	h.stop()
 
 	server := serverSpans.Ended()[0]
@@ -317,13 +308,13 @@ func TestEachAddress(t *testing.T) {
 		out := map[string]SeriesStatus{}
 		for _, cs := range h.r.Status() {
 			for _, a := range cs.Addresses {
-				out[a.Address] = a
+				out[a.Address.String()] = a
 			}
 		}
 		return out
 	}
 	up, down := "127.0.0.1:"+port, "127.0.0.2:"+port
-	eventually(t, 10*time.Second, "both addresses to be probed", func() bool {
+	testkit.Eventually(t, 10*time.Second, "both addresses to be probed", func() bool {
 		st := addrStatus()
 		return st[up].Runs >= 2 && st[down].Runs >= 2
 	})
@@ -331,7 +322,7 @@ func TestEachAddress(t *testing.T) {
 	if len(st) != 2 {
 		t.Errorf("status has addresses %v, want 2 (duplicates merged)", st)
 	}
-	if st[up].State != StateUp || st[down].State != StateDown || st[down].LastErrorType != ErrConnectionRefused {
+	if st[up].State != StateUp || st[down].State != StateDown || st[down].LastErrorType != probe.ErrConnectionRefused {
 		t.Errorf("address states: %s %v, %s %v (%s); want up and down (connection_refused)",
 			up, st[up].State, down, st[down].State, st[down].LastErrorType)
 	}
@@ -358,14 +349,14 @@ func TestEachAddress(t *testing.T) {
 
 	// The peer leaves DNS: its series goes away, in status and in metrics.
 	d.set("127.0.0.1")
-	eventually(t, 10*time.Second, "the departed address to be forgotten", func() bool { return len(addrStatus()) == 1 })
+	testkit.Eventually(t, 10*time.Second, "the departed address to be forgotten", func() bool { return len(addrStatus()) == 1 })
 	if p := gaugePoints(h.metrics(), "probe.success", map[string]string{"network.peer.address": "127.0.0.2"}); len(p) != 0 {
 		t.Errorf("the departed address still reports probe.success: %+v", p)
 	}
 
 	// More peers than max_addresses: only the first three are probed.
 	d.set("127.0.0.1", "127.0.0.5", "127.0.0.4", "127.0.0.3", "127.0.0.2")
-	eventually(t, 10*time.Second, "three addresses", func() bool { return len(addrStatus()) == 3 })
+	testkit.Eventually(t, 10*time.Second, "three addresses", func() bool { return len(addrStatus()) == 3 })
 	for _, a := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
 		if _, ok := addrStatus()[a+":"+port]; !ok {
 			t.Errorf("address %s not probed; want the lowest three", a)
@@ -376,8 +367,8 @@ func TestEachAddress(t *testing.T) {
 	d.mu.Lock()
 	d.name = "other.heartbeat.test."
 	d.mu.Unlock()
-	eventually(t, 10*time.Second, "the resolution to fail", func() bool { return h.status("peers").State == StateDown })
-	if st := h.status("peers"); st.LastErrorType != ErrDNS {
+	testkit.Eventually(t, 10*time.Second, "the resolution to fail", func() bool { return h.status("peers").State == StateDown })
+	if st := h.status("peers"); st.LastErrorType != probe.ErrDNS {
 		t.Errorf("resolution failure error.type %q, want dns", st.LastErrorType)
 	}
 }
@@ -406,19 +397,19 @@ func attrSets(m metricdata.Metrics) []attribute.Set {
 // real syslog listener) and requires goroutines and descriptors to return
 // to their baseline once Run has returned.
 func TestRunnerNoLeaks(t *testing.T) {
-	checkLeaks(t) // registered first, so it checks after every other cleanup
+	testkit.CheckLeaks(t) // registered first, so it checks after every other cleanup
 	srv := httptest.NewServer(http.HandlerFunc(fakePayload))
 	t.Cleanup(srv.Close)
-	sl := listenSyslog(t, "udp", "")
-	h := newHarness(t, func(s *Settings) { s.Syslog.Addr = sl.addr }, nil)
+	sl := syslogtest.Listen(t, "udp", "")
+	h := newHarness(t, func(s *Settings) { s.Syslog.Addr = sl.Addr }, nil)
 	var cs []config.Check
 	for i := range 10 {
 		cs = append(cs, schedHTTPCheck(fmt.Sprintf("c%d", i), srv.URL+"/heartbeat/16"))
 	}
-	cs = append(cs, schedHTTPCheck("refused", "http://"+refusedAddr(t)+"/"))
+	cs = append(cs, schedHTTPCheck("refused", "http://"+testkit.ClosedAddr(t)+"/"))
 	h.apply(cs...)
 	h.start()
-	eventually(t, 10*time.Second, "every check to run 3 times", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every check to run 3 times", func() bool {
 		for _, c := range cs {
 			if h.status(c.Name).Runs < 3 {
 				return false
@@ -428,7 +419,7 @@ func TestRunnerNoLeaks(t *testing.T) {
 	})
 	h.stop()
 	srv.CloseClientConnections()
-	if lines := sl.drain(t); len(lines) != 1 {
+	if lines := sl.Drain(t); len(lines) != 1 {
 		t.Errorf("got %d alerts, want 1 for the refused check: %q", len(lines), lines)
 	}
 }

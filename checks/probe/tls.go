@@ -9,22 +9,20 @@ import (
 // probeTLS completes a TLS handshake with host:port, verifies the
 // certificate per the check's TLS options and enforces min_days_left.
 func probeTLS(ctx context.Context, t Target) Result {
-	res := Result{Start: time.Now()}
-	rec := newPhaseRecorder()
 	addr := dialAddress(t)
-	err := doTLS(ctx, t, addr, &res, rec)
-	finish(ctx, &res, rec, err)
-	if res.Success {
-		res.Message = fmt.Sprintf("TLS connection to %s successful, certificate valid until %s.",
-			addr, res.CertExpiry.UTC().Format(time.DateOnly))
-	} else {
-		res.Message = fmt.Sprintf("TLS connection to %s failed: %s", addr, res.Reason)
-	}
-	return res
+	return measure(ctx, func(res *Result, rec *recorder) (string, error) {
+		if err := doTLS(ctx, t, addr, res, rec); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("TLS connection to %s successful, certificate valid until %s.",
+			addr, res.CertExpiry.UTC().Format(time.DateOnly)), nil
+	}, func(reason string) string {
+		return fmt.Sprintf("TLS connection to %s failed: %s", addr, reason)
+	})
 }
 
-func doTLS(ctx context.Context, t Target, addr string, res *Result, rec *phaseRecorder) error {
-	conn, state, err := connect(ctx, t, addr, true, rec)
+func doTLS(ctx context.Context, t Target, addr string, res *Result, rec *recorder) error {
+	conn, state, err := connect(ctx, t, addr, rec)
 	if err != nil {
 		return err
 	}

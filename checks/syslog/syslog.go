@@ -1,3 +1,7 @@
+// Package syslog is the client that writes transition alerts to a syslog
+// daemon: one goroutine, a bounded queue, redials with backoff, and dials and
+// writes with deadlines, so a slow, absent or black-holed syslog never holds
+// up a check or shutdown.
 package syslog
 
 import (
@@ -8,127 +12,133 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"go.opentelemetry.io/otel/attribute"
-	otellog "go.opentelemetry.io/otel/log"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"go.opentelemetry.io/otel/trace"
 )
 
-// ErrBadSyslogAddr reports a --syslog-addr New cannot use.
-var ErrBadSyslogAddr = errors.New("invalid syslog address")
+// Errors returned by Config.Validate and New.
+var (
+	ErrBadAddr      = errors.New("invalid syslog address")
+	ErrBadQueueSize = errors.New("invalid syslog queue size")
+)
 
-// DefaultAlertQueue is how many alerts wait for an unreachable syslog before
-// new ones are dropped (and counted in heartbeat.alerts.dropped).
-const DefaultAlertQueue = 1000
+// DefaultQueueSize is how many messages wait for an unreachable syslog before
+// new ones are dropped.
+const DefaultQueueSize = 1000
 
-// Syslog priorities, as log/syslog defines them. Alerts use the user
-// facility: a down check is <9> (user.alert), a recovery <13> (user.notice).
+// Severity is a syslog severity; messages use the user facility, so an
+// Alert is <9> (user.alert) and a Notice <13> (user.notice).
+type Severity int
+
+// Severities, as log/syslog numbers them.
 const (
-	sevAlert      = 1
-	sevNotice     = 5
+	Alert  Severity = 1
+	Notice Severity = 5
+)
+
+const (
 	facilityUser  = 1 << 3
-	syslogTag     = "heartbeat"
+	tag           = "heartbeat"
 	dialTimeout   = 5 * time.Second
 	writeTimeout  = 5 * time.Second
 	flushDeadline = 2 * time.Second
 )
 
-// localSyslogPaths are where log/syslog looks for the local daemon.
-var localSyslogPaths = []string{"/dev/log", "/var/run/syslog", "/var/run/log"}
+// localPaths are where log/syslog looks for the local daemon.
+var localPaths = []string{"/dev/log", "/var/run/syslog", "/var/run/log"}
 
-// SyslogConfig says where transition alerts are written.
-type SyslogConfig struct {
+// Config says where messages are written.
+type Config struct {
 	// Addr is "" for the local daemon (/dev/log), "none" to write no
 	// syslog, or udp://host:port, tcp://host:port or unix:///path.
 	Addr string
-	// QueueSize bounds alerts waiting for syslog; 0 means DefaultAlertQueue.
+	// QueueSize bounds messages waiting for syslog; 0 means DefaultQueueSize.
 	QueueSize int
-
-	// Retry backoff bounds; tests shorten them.
-	retryMin, retryMax time.Duration
+	// RetryMin and RetryMax bound the redial backoff; 0 means 1s and 1m.
+	RetryMin, RetryMax time.Duration
 }
 
-// Validate reports an address New cannot use.
-func (c *SyslogConfig) Validate() error {
+// Validate reports a configuration New cannot use.
+func (c *Config) Validate() error {
 	if c.QueueSize < 0 {
-		return fmt.Errorf("%w: queue size %d must not be negative", ErrInvalidSettings, c.QueueSize)
+		return fmt.Errorf("%w: %d must not be negative", ErrBadQueueSize, c.QueueSize)
 	}
-	_, err := parseSyslogAddr(c.Addr)
+	_, err := parseAddr(c.Addr)
 	return err
 }
 
-// syslogDest is a parsed SyslogConfig.Addr.
-type syslogDest struct {
+// dest is a parsed Config.Addr.
+type dest struct {
 	network string   // "udp" or "tcp"; "" for unix sockets
 	addr    string   // host:port for udp and tcp
 	paths   []string // unix socket paths to try, in order
 }
 
-func parseSyslogAddr(s string) (*syslogDest, error) {
+func parseAddr(s string) (*dest, error) {
 	switch s {
 	case "":
-		return &syslogDest{paths: localSyslogPaths}, nil
+		return &dest{paths: localPaths}, nil
 	case "none":
 		return nil, nil
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", ErrBadSyslogAddr, s, err)
+		return nil, fmt.Errorf("%w %q: %w", ErrBadAddr, s, err)
 	}
 	switch u.Scheme {
 	case "udp", "tcp":
 		if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" || u.Path != "" {
-			return nil, fmt.Errorf("%w %q: want %s://host:port", ErrBadSyslogAddr, s, u.Scheme)
+			return nil, fmt.Errorf("%w %q: want %s://host:port", ErrBadAddr, s, u.Scheme)
 		}
-		return &syslogDest{network: u.Scheme, addr: u.Host}, nil
+		return &dest{network: u.Scheme, addr: u.Host}, nil
 	case "unix":
 		if u.Host != "" || u.Path == "" {
-			return nil, fmt.Errorf("%w %q: want unix:///path/to/socket", ErrBadSyslogAddr, s)
+			return nil, fmt.Errorf("%w %q: want unix:///path/to/socket", ErrBadAddr, s)
 		}
-		return &syslogDest{paths: []string{u.Path}}, nil
+		return &dest{paths: []string{u.Path}}, nil
 	default:
-		return nil, fmt.Errorf("%w %q: scheme must be udp, tcp or unix (or the address \"none\")", ErrBadSyslogAddr, s)
+		return nil, fmt.Errorf("%w %q: scheme must be udp, tcp or unix (or the address \"none\")", ErrBadAddr, s)
 	}
 }
 
-func (d *syslogDest) String() string {
+func (d *dest) String() string {
 	if d.network != "" {
 		return d.network + "://" + d.addr
 	}
 	return "unix://" + strings.Join(d.paths, ",")
 }
 
-type alertMsg struct {
-	severity int
+type message struct {
+	severity Severity
 	text     string
 	at       time.Time
 }
 
-// alertSink writes alerts to syslog from one goroutine, so a slow or absent
-// syslog never holds up a check: alerts wait in a bounded queue while the
-// sink redials with backoff, and are dropped (and counted) once it is full.
-// It formats like log/syslog but, unlike it, dials and writes with
-// deadlines, so a black-holed TCP syslog cannot hang shutdown.
-type alertSink struct {
-	dest               *syslogDest
+// Client writes messages to syslog from one goroutine (Run): messages wait
+// in a bounded queue while it redials with backoff, and are dropped (and
+// counted through onDrop) once the queue is full. It formats like
+// log/syslog but, unlike it, dials and writes with deadlines.
+type Client struct {
+	dest               *dest
 	hostname           string
 	pid                int
-	queue              chan alertMsg
+	queue              chan message
 	log                *slog.Logger
 	onDrop             func(context.Context)
 	dropping           atomic.Bool // a drop was logged and syslog has not recovered since
 	retryMin, retryMax time.Duration
 }
 
-func newAlertSink(c SyslogConfig, log *slog.Logger, onDrop func(context.Context)) (*alertSink, error) {
-	dest, err := parseSyslogAddr(c.Addr)
-	if err != nil || dest == nil {
+// New returns a client for c, or nil when c.Addr is "none". log receives
+// outages and drops; onDrop is called for every dropped message.
+func New(c Config, log *slog.Logger, onDrop func(context.Context)) (*Client, error) {
+	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	d, _ := parseAddr(c.Addr)
+	if d == nil {
+		return nil, nil
 	}
 	host, _ := os.Hostname()
 	if host == "" {
@@ -136,11 +146,11 @@ func newAlertSink(c SyslogConfig, log *slog.Logger, onDrop func(context.Context)
 	}
 	q := c.QueueSize
 	if q == 0 {
-		q = DefaultAlertQueue
+		q = DefaultQueueSize
 	}
-	s := &alertSink{
-		dest: dest, hostname: host, pid: os.Getpid(), queue: make(chan alertMsg, q),
-		log: log, onDrop: onDrop, retryMin: c.retryMin, retryMax: c.retryMax,
+	s := &Client{
+		dest: d, hostname: host, pid: os.Getpid(), queue: make(chan message, q),
+		log: log, onDrop: onDrop, retryMin: c.RetryMin, retryMax: c.RetryMax,
 	}
 	if s.retryMin <= 0 {
 		s.retryMin = time.Second
@@ -151,10 +161,10 @@ func newAlertSink(c SyslogConfig, log *slog.Logger, onDrop func(context.Context)
 	return s, nil
 }
 
-// enqueue never blocks: a full queue drops the alert.
-func (s *alertSink) enqueue(ctx context.Context, m alertMsg) {
+// Send queues one message and never blocks: a full queue drops it.
+func (s *Client) Send(ctx context.Context, sev Severity, text string, at time.Time) {
 	select {
-	case s.queue <- m:
+	case s.queue <- message{severity: sev, text: text, at: at}:
 	default:
 		s.onDrop(ctx)
 		if !s.dropping.Swap(true) {
@@ -164,9 +174,9 @@ func (s *alertSink) enqueue(ctx context.Context, m alertMsg) {
 	}
 }
 
-// run delivers queued alerts in order until ctx is done, then flushes what
-// it can within flushDeadline.
-func (s *alertSink) run(ctx context.Context) {
+// Run delivers queued messages in order until ctx is done, then flushes
+// what it can within a short deadline.
+func (s *Client) Run(ctx context.Context) {
 	var (
 		conn    net.Conn
 		local   bool
@@ -185,7 +195,7 @@ func (s *alertSink) run(ctx context.Context) {
 		}
 	}
 	for {
-		var m alertMsg
+		var m message
 		select {
 		case <-ctx.Done():
 			s.flush(conn, local, nil)
@@ -236,10 +246,10 @@ func (s *alertSink) run(ctx context.Context) {
 
 // flush makes one quick attempt at what is still queued (first, the alert
 // in hand) so alerts raised just before shutdown are not lost.
-func (s *alertSink) flush(conn net.Conn, local bool, first *alertMsg) {
+func (s *Client) flush(conn net.Conn, local bool, first *message) {
 	ctx, cancel := context.WithTimeout(context.Background(), flushDeadline)
 	defer cancel()
-	var pending []alertMsg
+	var pending []message
 	if first != nil {
 		pending = append(pending, *first)
 	}
@@ -273,7 +283,7 @@ func (s *alertSink) flush(conn net.Conn, local bool, first *alertMsg) {
 
 // dial connects to the destination; for unix sockets it tries datagram then
 // stream on each path, as log/syslog does.
-func (s *alertSink) dial(ctx context.Context) (net.Conn, bool, error) {
+func (s *Client) dial(ctx context.Context) (net.Conn, bool, error) {
 	d := net.Dialer{Timeout: dialTimeout}
 	if s.dest.network != "" {
 		c, err := d.DialContext(ctx, s.dest.network, s.dest.addr)
@@ -320,96 +330,17 @@ func peerClosed(c net.Conn) bool {
 // write sends one message in log/syslog's format: the local form (no
 // hostname, RFC 3164 time stamp) on unix sockets, the network form
 // (RFC 3339 time stamp and hostname) otherwise, newline-terminated.
-func (s *alertSink) write(c net.Conn, local bool, m alertMsg) error {
+func (s *Client) write(c net.Conn, local bool, m message) error {
 	pri := facilityUser | m.severity
 	var line string
 	if local {
-		line = fmt.Sprintf("<%d>%s %s[%d]: %s\n", pri, m.at.Format(time.Stamp), syslogTag, s.pid, m.text)
+		line = fmt.Sprintf("<%d>%s %s[%d]: %s\n", pri, m.at.Format(time.Stamp), tag, s.pid, m.text)
 	} else {
-		line = fmt.Sprintf("<%d>%s %s %s[%d]: %s\n", pri, m.at.Format(time.RFC3339), s.hostname, syslogTag, s.pid, m.text)
+		line = fmt.Sprintf("<%d>%s %s %s[%d]: %s\n", pri, m.at.Format(time.RFC3339), s.hostname, tag, s.pid, m.text)
 	}
 	if err := c.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return err
 	}
 	_, err := c.Write([]byte(line))
 	return err
-}
-
-// alert reports a transition of s: one syslog line, one OTel log record and
-// one slog line, all with the same text and the run's trace id.
-func (r *Runner) alert(ctx context.Context, s *series, tr transition, res Result, prev, st seriesState) {
-	c := s.chk
-	now := time.Now()
-	sc := trace.SpanContextFromContext(ctx)
-	var b strings.Builder
-	kv := func(k, v string) {
-		b.WriteByte(' ')
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(logfmtValue(v))
-	}
-	var (
-		severity  int
-		otelSev   otellog.Severity
-		sevText   string
-		slogLevel slog.Level
-	)
-	if tr == wentDown {
-		severity, otelSev, sevText, slogLevel = sevAlert, otellog.SeverityError3, "ALERT", slog.LevelError
-	} else {
-		severity, otelSev, sevText, slogLevel = sevNotice, otellog.SeverityInfo2, "NOTICE", slog.LevelInfo
-	}
-	b.WriteString(sevText)
-	kv("check", c.cfg.Name)
-	kv("target", c.display)
-	if s.address != "" {
-		kv("address", s.address)
-	}
-	if tr == wentDown {
-		kv("state", "down")
-		kv("reason", st.LastErr)
-		kv("error.type", res.ErrorType)
-		kv("failures", strconv.Itoa(st.ConsecFail))
-	} else {
-		kv("state", "up")
-		kv("successes", strconv.Itoa(st.ConsecOK))
-		if !prev.Since.IsZero() {
-			kv("down_for", now.Sub(prev.Since).Round(time.Millisecond).String())
-		}
-	}
-	if sc.HasTraceID() {
-		kv("trace_id", sc.TraceID().String())
-	}
-	text := b.String()
-
-	if r.alerts != nil {
-		r.alerts.enqueue(ctx, alertMsg{severity: severity, text: text, at: now})
-	}
-	r.log.Log(ctx, slogLevel, text, "check", c.cfg.Name)
-
-	var rec otellog.Record
-	rec.SetTimestamp(now)
-	rec.SetSeverity(otelSev)
-	rec.SetSeverityText(sevText)
-	rec.SetBody(attribute.StringValue(text))
-	if tr == wentDown {
-		rec.SetEventName("heartbeat.check.down")
-	} else {
-		rec.SetEventName("heartbeat.check.up")
-	}
-	attrs := append(s.base.ToSlice(), attribute.String("check.target", c.display))
-	if tr == wentDown {
-		attrs = append(attrs, semconv.ErrorTypeKey.String(res.ErrorType))
-	}
-	rec.AddAttributes(attrs...)
-	// ctx carries the run's span, so the record links to the failing run's trace.
-	r.logger.Emit(ctx, rec)
-}
-
-// logfmtValue quotes v when it would not read back as one logfmt value.
-func logfmtValue(v string) string {
-	if v == "" || strings.ContainsAny(v, " \t\r\n\"=\\") || !strconv.CanBackquote(v) {
-		return strconv.Quote(v)
-	}
-	return v
 }
