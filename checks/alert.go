@@ -16,8 +16,7 @@ import (
 	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
 )
 
-// SyslogConfig says where transition alerts go: "" for the local daemon,
-// "none", or a udp://, tcp:// or unix:// address.
+// SyslogConfig says where transition alerts go (see syslog.Config).
 type SyslogConfig = syslog.Config
 
 // alert reports a transition of s: one syslog line, one OTel log record and
@@ -88,7 +87,7 @@ func (r *Runner) alert(ctx context.Context, s *series, tr transition, res probe.
 	}
 	rec.AddAttributes(attrs...)
 	// ctx carries the run's span, so the record links to the failing run's trace.
-	r.logger.Emit(ctx, rec)
+	r.events.Emit(ctx, rec)
 }
 
 // logfmtValue quotes v when it would not read back as one logfmt value.

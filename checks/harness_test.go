@@ -11,6 +11,7 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -172,19 +173,26 @@ func counterSum(rm metricdata.ResourceMetrics, name string, want map[string]stri
 	return n
 }
 
-// gaugePoints returns a gauge's points whose attributes match want.
-func gaugePoints(rm metricdata.ResourceMetrics, name string, want map[string]string) []metricdata.DataPoint[int64] {
+// assertGauge compares every point of gauge name with want, in any order
+// and ignoring time stamps, using metricdatatest.
+func assertGauge(t *testing.T, rm metricdata.ResourceMetrics, name string, want ...metricdata.DataPoint[int64]) {
+	t.Helper()
 	m, ok := findMetric(rm, name)
 	if !ok {
-		return nil
+		t.Errorf("no metric %s", name)
+		return
 	}
-	var out []metricdata.DataPoint[int64]
-	for _, dp := range m.Data.(metricdata.Gauge[int64]).DataPoints {
-		if attrsMatch(dp.Attributes, want) {
-			out = append(out, dp)
-		}
+	got, ok := m.Data.(metricdata.Gauge[int64])
+	if !ok {
+		t.Errorf("%s is a %T, want an int64 gauge", name, m.Data)
+		return
 	}
-	return out
+	metricdatatest.AssertEqual(t, metricdata.Gauge[int64]{DataPoints: want}, got, metricdatatest.IgnoreTimestamp())
+}
+
+// point is a gauge point of value v with the attributes kvs.
+func point(v int64, kvs ...attribute.KeyValue) metricdata.DataPoint[int64] {
+	return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(kvs...), Value: v}
 }
 
 // histPoints returns a histogram's points whose attributes match want.

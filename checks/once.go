@@ -10,14 +10,14 @@ import (
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
 )
 
-// RunOnce runs every check of f once (at most Settings.MaxConcurrent at a
-// time), writes one line per check to w in file order, and reports whether
-// all passed. It writes no syslog alerts. Lines read like GoHeartbeat's, with
-// the check's name (unless it is just the target) and the duration:
-//
-//	peers http://10.0.0.5:8080/heartbeat/1: 200 OK (1.2ms)
-//	ssh 127.0.0.1:22: FAILED: connection refused (0.3ms)
+// RunOnce runs every check of f once, writes one line per check to w and reports whether all passed.
 func RunOnce(ctx context.Context, f *config.File, w io.Writer, s Settings) (allPassed bool) {
+	// At most Settings.MaxConcurrent at a time, no syslog alerts, lines in
+	// file order reading like GoHeartbeat's, with the check's name (unless
+	// it is just the target) and the duration:
+	//
+	//	peers http://10.0.0.5:8080/heartbeat/1: 200 OK (1.2ms)
+	//	ssh 127.0.0.1:22: FAILED: connection refused (0.3ms)
 	s.Syslog = SyslogConfig{Addr: "none"}
 	r, err := New(s)
 	if err != nil {

@@ -19,20 +19,7 @@ import (
 func TestRunOnce(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(fakePayload))
 	t.Cleanup(srv.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	open := testkit.AcceptAndClose(t)
 	refused := testkit.ClosedAddr(t)
 	url := srv.URL + "/heartbeat/16"
 
@@ -45,16 +32,16 @@ func TestRunOnce(t *testing.T) {
 		{
 			name: "seed file, all up",
 			file: fmt.Sprintf(`{"HeartbeatIntervalSeconds": 30, // seconds between heartbeats
-				"Urls": [%q], "TcpEndpoints": [%q], "TimeoutSeconds": 2}`, url, ln.Addr().String()),
+				"Urls": [%q], "TcpEndpoints": [%q], "TimeoutSeconds": 2}`, url, open),
 			wantPass: true,
 			want: []string{
 				`^` + regexp.QuoteMeta(url+": 200 OK") + ` \([0-9.]+[µm]?s\)$`,
-				`^` + regexp.QuoteMeta("Connection to "+ln.Addr().String()+" successful.") + ` \([0-9.]+[µm]?s\)$`,
+				`^` + regexp.QuoteMeta("Connection to "+open+" successful.") + ` \([0-9.]+[µm]?s\)$`,
 			},
 		},
 		{
 			name:     "seed file, one down",
-			file:     fmt.Sprintf(`{"HeartbeatIntervalSeconds": 30, "Urls": [], "TcpEndpoints": [%q, %q], "TimeoutSeconds": 2}`, ln.Addr().String(), refused),
+			file:     fmt.Sprintf(`{"HeartbeatIntervalSeconds": 30, "Urls": [], "TcpEndpoints": [%q, %q], "TimeoutSeconds": 2}`, open, refused),
 			wantPass: false,
 			want: []string{
 				`^Connection to .* successful\. `,
@@ -111,21 +98,8 @@ func TestRunOnce(t *testing.T) {
 }
 
 func TestRunOnceEachAddress(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	open := testkit.AcceptAndClose(t)
+	_, port, _ := net.SplitHostPort(open)
 	d := startPeerDNS(t, "peers.heartbeat.test", "127.0.0.1", "127.0.0.2")
 	h := newHarness(t, nil, nil)
 	h.r.resolver = d.resolver()

@@ -30,8 +30,7 @@ import (
 	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
 )
 
-// DefaultMaxConcurrent is the number of probes that may run at once when
-// Settings.MaxConcurrent is zero.
+// DefaultMaxConcurrent is how many probes may run at once when Settings.MaxConcurrent is zero.
 const DefaultMaxConcurrent = 64
 
 // Errors returned by New, Apply and Run.
@@ -46,11 +45,9 @@ type Settings struct {
 	MeterProvider  metric.MeterProvider
 	TracerProvider trace.TracerProvider
 	LoggerProvider otellog.LoggerProvider
-	// Propagator injects each run's trace context into HTTP probes; nil
-	// means W3C trace context.
+	// Propagator injects each run's trace context into probes; nil means W3C trace context.
 	Propagator propagation.TextMapPropagator
-	// Logger receives the GoHeartbeat-style line of every run (successes at debug,
-	// failures at info) and transitions; nil discards.
+	// Logger gets every run's line (successes at debug, failures at info) and transitions; nil discards.
 	Logger *slog.Logger
 	// MaxConcurrent bounds probes in flight across all checks; 0 means DefaultMaxConcurrent.
 	MaxConcurrent int
@@ -73,7 +70,7 @@ func (s *Settings) Validate() error {
 type Runner struct {
 	log    *slog.Logger
 	tracer trace.Tracer
-	logger otellog.Logger
+	events otellog.Logger // transition records (heartbeat.check.down, heartbeat.check.up)
 	prop   propagation.TextMapPropagator
 	inst   *instruments
 	shared sharedSets
@@ -133,7 +130,7 @@ func New(s Settings) (*Runner, error) {
 	r := &Runner{
 		log:      s.Logger,
 		tracer:   s.TracerProvider.Tracer(scopeName, trace.WithSchemaURL(semconv.SchemaURL)),
-		logger:   s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
+		events:   s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
 		prop:     s.Propagator,
 		inst:     inst,
 		sem:      make(chan struct{}, s.MaxConcurrent),
@@ -157,10 +154,11 @@ func New(s Settings) (*Runner, error) {
 	return r, nil
 }
 
-// Apply replaces the running set of checks with f's. Checks whose definition
-// is unchanged keep their state and schedule; changed ones restart from
-// unknown. On error (a check type without a prober) nothing changes.
+// Apply replaces the running checks with f's, which must be defaulted and validated.
 func (r *Runner) Apply(f *config.File) error {
+	// Checks whose definition is unchanged keep their state and schedule;
+	// changed ones restart from unknown. On error (a check type without a
+	// prober) nothing changes.
 	var cfgs []config.Check
 	if f != nil {
 		cfgs = f.Checks
@@ -210,12 +208,11 @@ func (r *Runner) Apply(f *config.File) error {
 	return nil
 }
 
-// ReportReloadError counts and logs a checks file that could not be loaded
-// (the previous checks keep running). Repeats of the same error are counted
-// but logged once, since file watchers fire several events per change; nil
-// (a reload that worked) re-arms the log. Its signature fits
-// config.Watcher's Observe hook.
+// ReportReloadError counts and logs a checks file that could not be loaded; it fits config.Watcher's Observe hook.
 func (r *Runner) ReportReloadError(err error) {
+	// The previous checks keep running. Repeats of the same error are
+	// counted but logged once, since file watchers fire several events per
+	// change; nil (a reload that worked) re-arms the log.
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	if err == nil {
@@ -230,8 +227,7 @@ func (r *Runner) ReportReloadError(err error) {
 	}
 }
 
-// Run schedules the checks until ctx is done, then waits for runs in flight
-// and flushes queued alerts briefly. It may be called once.
+// Run schedules the checks until ctx is done, waits for runs in flight and flushes alerts; call it once.
 func (r *Runner) Run(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
@@ -46,7 +49,8 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 	t.Cleanup(srv.Close)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	okURL := "http://localhost:" + port + "/heartbeat/16"
-	badURL := "http://" + testkit.ClosedAddr(t) + "/heartbeat/16"
+	bad := testkit.ClosedAddr(t)
+	badURL := "http://" + bad + "/heartbeat/16"
 
 	h := newHarness(t, nil, nil) // real probers
 	h.apply(schedHTTPCheck("ok", okURL), schedHTTPCheck("bad", badURL))
@@ -58,15 +62,12 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 	rm := h.metrics()
 
 	okAttrs := map[string]string{"check.name": "ok", "check.type": "http", "server.address": "localhost", "server.port": port}
-	if p := gaugePoints(rm, "probe.success", okAttrs); len(p) != 1 || p[0].Value != 1 {
-		t.Errorf("probe.success for ok = %+v, want one point of 1", p)
-	}
-	if p := gaugePoints(rm, "probe.http.status_code", okAttrs); len(p) != 1 || p[0].Value != 200 {
-		t.Errorf("probe.http.status_code = %+v, want 200", p)
-	}
-	if p := gaugePoints(rm, "heartbeat.check.up", okAttrs); len(p) != 1 || p[0].Value != 1 {
-		t.Errorf("heartbeat.check.up = %+v, want 1", p)
-	}
+	okSet := seriesAttrs("ok", "http", "localhost", port)
+	_, badPort, _ := net.SplitHostPort(bad)
+	badSet := seriesAttrs("bad", "http", "127.0.0.1", badPort)
+	assertGauge(t, rm, "probe.success", point(1, okSet...), point(0, badSet...))
+	assertGauge(t, rm, "probe.http.status_code", point(200, okSet...))
+	assertGauge(t, rm, "heartbeat.check.up", point(1, okSet...), point(0, badSet...))
 	if n := counterSum(rm, "probe.runs", mergeAttrs(okAttrs, map[string]string{"outcome": "success"})); n < 1 {
 		t.Errorf("probe.runs{outcome=success} = %d", n)
 	}
@@ -100,10 +101,6 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 		}
 	}
 
-	badAttrs := map[string]string{"check.name": "bad"}
-	if p := gaugePoints(rm, "probe.success", badAttrs); len(p) != 1 || p[0].Value != 0 {
-		t.Errorf("probe.success for bad = %+v, want 0", p)
-	}
 	if n := counterSum(rm, "probe.runs", map[string]string{"check.name": "bad", "outcome": "failure", "error.type": probe.ErrConnectionRefused}); n < 1 {
 		t.Errorf("probe.runs{outcome=failure,error.type=connection_refused} = %d", n)
 	}
@@ -169,6 +166,16 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 			break
 		}
 	}
+}
+
+// seriesAttrs are the attributes of a check's own metric series.
+func seriesAttrs(name, typ, host, port string) []attribute.KeyValue {
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		panic(err)
+	}
+	return []attribute.KeyValue{attribute.String("check.name", name), attribute.String("check.type", typ),
+		semconv.ServerAddressKey.String(host), semconv.ServerPortKey.Int(p)}
 }
 
 func mergeAttrs(a, b map[string]string) map[string]string {
@@ -278,21 +285,8 @@ func (d *peerDNS) resolver() *net.Resolver {
 }
 
 func TestEachAddress(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	open := testkit.AcceptAndClose(t)
+	_, port, _ := net.SplitHostPort(open)
 	const name = "peers.heartbeat.test"
 	// 127.0.0.2 is loopback too, but nothing listens there: refused.
 	d := startPeerDNS(t, name, "127.0.0.2", "127.0.0.1", "127.0.0.1")
@@ -330,13 +324,11 @@ func TestEachAddress(t *testing.T) {
 		t.Errorf("resolution series state %v, want up", main.State)
 	}
 	rm := h.metrics()
-	base := map[string]string{"check.name": "peers", "server.address": name, "server.port": port}
-	for addr, want := range map[string]int64{"127.0.0.1": 1, "127.0.0.2": 0} {
-		p := gaugePoints(rm, "probe.success", mergeAttrs(base, map[string]string{"network.peer.address": addr}))
-		if len(p) != 1 || p[0].Value != want {
-			t.Errorf("probe.success{network.peer.address=%s} = %+v, want %d", addr, p, want)
-		}
+	base := seriesAttrs("peers", "tcp", name, port)
+	peer := func(addr string) []attribute.KeyValue {
+		return append(slices.Clip(base), semconv.NetworkPeerAddressKey.String(addr))
 	}
+	assertGauge(t, rm, "probe.success", point(1, base...), point(1, peer("127.0.0.1")...), point(0, peer("127.0.0.2")...))
 	var alerted bool
 	for _, r := range h.logs.records() {
 		if strings.Contains(r.Body().AsString(), "address="+down) {
@@ -350,9 +342,7 @@ func TestEachAddress(t *testing.T) {
 	// The peer leaves DNS: its series goes away, in status and in metrics.
 	d.set("127.0.0.1")
 	testkit.Eventually(t, 10*time.Second, "the departed address to be forgotten", func() bool { return len(addrStatus()) == 1 })
-	if p := gaugePoints(h.metrics(), "probe.success", map[string]string{"network.peer.address": "127.0.0.2"}); len(p) != 0 {
-		t.Errorf("the departed address still reports probe.success: %+v", p)
-	}
+	assertGauge(t, h.metrics(), "probe.success", point(1, base...), point(1, peer("127.0.0.1")...))
 
 	// More peers than max_addresses: only the first three are probed.
 	d.set("127.0.0.1", "127.0.0.5", "127.0.0.4", "127.0.0.3", "127.0.0.2")

@@ -62,8 +62,7 @@ func (s *Seconds) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// SeriesStatus is the state and last result of a check or of one of its
-// addresses: what thresholds act on, and what /status shows.
+// SeriesStatus is the state and last result of a check or of one of its addresses, as /status shows it.
 type SeriesStatus struct {
 	// Address is the resolved address of an each_address series; zero otherwise.
 	Address              netip.AddrPort `json:"address,omitzero"`

@@ -16,8 +16,7 @@ type CheckStatus struct {
 	Target   string `json:"target"` // secrets redacted
 	Interval string `json:"interval"`
 	SeriesStatus
-	// Addresses holds one entry per resolved address of an each_address
-	// check; the check's own fields then describe the name resolution.
+	// Addresses has one entry per address of an each_address check, whose own fields describe the resolution.
 	Addresses []SeriesStatus `json:"addresses,omitempty"`
 }
 
@@ -39,8 +38,7 @@ func (r *Runner) Status() []CheckStatus {
 	return out
 }
 
-// StatusHandler serves every check's state as JSON, or as a small page when
-// the client accepts text/html (a browser).
+// StatusHandler serves every check's state as JSON, or as a page to clients that accept text/html.
 func (r *Runner) StatusHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {

@@ -16,8 +16,7 @@ import (
 // Target is the concrete endpoint one run probes.
 type Target struct {
 	Check *config.Check
-	// Address, when valid, is dialled instead of resolving the check's host
-	// (each_address runs); Host header and SNI keep the name.
+	// Address, when valid, is dialled instead of the check's host; Host header and SNI keep the name.
 	Address netip.AddrPort
 	// Propagator injects the run's trace context into outgoing requests; nil sends none.
 	Propagator propagation.TextMapPropagator
@@ -68,8 +67,7 @@ type Result struct {
 	ErrorType string
 	// Reason says why the run failed, free of secrets (no headers, bodies or URL passwords).
 	Reason string
-	// Message is the GoHeartbeat-style line: "http://host/path: 200 OK",
-	// "Connection to 10.0.0.1:22 successful.".
+	// Message is the GoHeartbeat-style line, such as "Connection to 10.0.0.1:22 successful.".
 	Message  string
 	Start    time.Time
 	Duration time.Duration

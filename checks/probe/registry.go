@@ -26,11 +26,11 @@ func Lookup(checkType string) (ProbeFunc, bool) {
 	return f, ok
 }
 
-// Run calls f for t and returns a complete Result even when f breaks its
-// contract, so that one faulty prober cannot take the scheduler down: a nil
-// check or a panic becomes a failed run with error.type "other", and a
-// missing start, duration or error type is filled in.
+// Run calls f for t and returns a complete Result even when f panics or leaves fields out.
 func Run(ctx context.Context, f ProbeFunc, t Target) (res Result) {
+	// One faulty prober must not take the scheduler down: a nil check or a
+	// panic becomes a failed run with error.type "other", and a missing
+	// start, duration or error type is filled in.
 	start := time.Now()
 	if t.Check == nil {
 		return Result{Start: start, Duration: time.Since(start), ErrorType: ErrOther,

@@ -23,12 +23,10 @@ var (
 	ErrBadQueueSize = errors.New("invalid syslog queue size")
 )
 
-// DefaultQueueSize is how many messages wait for an unreachable syslog before
-// new ones are dropped.
+// DefaultQueueSize is how many messages may wait for an unreachable syslog before new ones are dropped.
 const DefaultQueueSize = 1000
 
-// Severity is a syslog severity; messages use the user facility, so an
-// Alert is <9> (user.alert) and a Notice <13> (user.notice).
+// Severity is a syslog severity, sent with the user facility: Alert is <9>, Notice <13>.
 type Severity int
 
 // Severities, as log/syslog numbers them.
@@ -50,8 +48,7 @@ var localPaths = []string{"/dev/log", "/var/run/syslog", "/var/run/log"}
 
 // Config says where messages are written.
 type Config struct {
-	// Addr is "" for the local daemon (/dev/log), "none" to write no
-	// syslog, or udp://host:port, tcp://host:port or unix:///path.
+	// Addr is "" (/dev/log), "none" (no syslog), udp://host:port, tcp://host:port or unix:///path.
 	Addr string
 	// QueueSize bounds messages waiting for syslog; 0 means DefaultQueueSize.
 	QueueSize int
@@ -115,10 +112,11 @@ type message struct {
 	at       time.Time
 }
 
-// Client writes messages to syslog from one goroutine (Run): messages wait
-// in a bounded queue while it redials with backoff, and are dropped (and
-// counted through onDrop) once the queue is full. It formats like
-// log/syslog but, unlike it, dials and writes with deadlines.
+// Client writes messages to syslog from one goroutine, Run, through a bounded queue.
+//
+// Messages wait in the queue while Run redials with backoff, and are
+// dropped (and counted through onDrop) once it is full. Lines are formatted
+// like log/syslog's but, unlike it, dials and writes have deadlines.
 type Client struct {
 	dest               *dest
 	hostname           string
@@ -130,8 +128,7 @@ type Client struct {
 	retryMin, retryMax time.Duration
 }
 
-// New returns a client for c, or nil when c.Addr is "none". log receives
-// outages and drops; onDrop is called for every dropped message.
+// New returns a client for c (nil when c.Addr is "none"); log hears of outages, onDrop of each dropped message.
 func New(c Config, log *slog.Logger, onDrop func(context.Context)) (*Client, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -174,8 +171,7 @@ func (s *Client) Send(ctx context.Context, sev Severity, text string, at time.Ti
 	}
 }
 
-// Run delivers queued messages in order until ctx is done, then flushes
-// what it can within a short deadline.
+// Run delivers queued messages in order until ctx is done, then flushes what it can briefly.
 func (s *Client) Run(ctx context.Context) {
 	var (
 		conn    net.Conn

@@ -13,8 +13,7 @@ import (
 	"time"
 )
 
-// Listener is a real syslog endpoint: a UDP or unix datagram socket
-// whose received lines arrive on lines.
+// Listener is a real syslog endpoint: a UDP or unix datagram socket whose lines arrive on Lines.
 type Listener struct {
 	conn net.PacketConn
 	// Addr is the listener's address in syslog.Config.Addr form.
@@ -27,9 +26,8 @@ type Listener struct {
 
 const sentinel = "-- end of test --"
 
-// Listen starts a listener on udp 127.0.0.1:0, or on a unix datagram socket at
-// path (a fresh one when path is "").
-func Listen(t *testing.T, network, path string) *Listener {
+// Listen starts a listener on udp 127.0.0.1:0, or on a unixgram socket at path (a fresh one for "").
+func Listen(t testing.TB, network, path string) *Listener {
 	t.Helper()
 	var (
 		conn net.PacketConn
@@ -68,10 +66,10 @@ func Listen(t *testing.T, network, path string) *Listener {
 	return l
 }
 
-// ShortTempDir returns a temporary directory with a short path: t.TempDir paths
-// can exceed the 108 bytes a unix socket path may have.
-func ShortTempDir(t *testing.T) string {
+// ShortTempDir returns a temporary directory with a path short enough for a unix socket.
+func ShortTempDir(t testing.TB) string {
 	t.Helper()
+	// t.TempDir paths can exceed the 108 bytes a unix socket path may have.
 	dir, err := os.MkdirTemp("", "hbsys")
 	if err != nil {
 		t.Fatal(err)
@@ -80,11 +78,11 @@ func ShortTempDir(t *testing.T) string {
 	return dir
 }
 
-// Drain returns every line received so far. It sends itself a sentinel
-// datagram first: datagrams are delivered in order, so once the sentinel is
-// read back, everything sent before the call has been read.
-func (l *Listener) Drain(t *testing.T) []string {
+// Drain returns every line received before the call.
+func (l *Listener) Drain(t testing.TB) []string {
 	t.Helper()
+	// A sentinel datagram to itself: datagrams are delivered in order, so
+	// once the sentinel is read back, everything sent before has been read.
 	network := "udp"
 	if l.Local {
 		network = "unixgram"
