@@ -278,8 +278,12 @@ func TestExampleRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, keys := range [][]string{topKeys, defaultsKeys, checkKeys, httpKeys, basicKeys, matchKeys, tcpKeys, tlsKeys, dnsKeys, grpcKeys} {
-		for _, k := range keys {
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](),
+		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
+		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
+	} {
+		for _, k := range yamlKeys(typ) {
 			if !regexp.MustCompile(`\b` + k + `:`).Match(data) {
 				t.Errorf("testdata/checks.yaml does not show %q", k)
 			}

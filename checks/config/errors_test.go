@@ -324,3 +324,58 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestDecodeErrorsAtOnce checks that problems of every kind, in several
+// checks, are reported together: one bad value never stops the decode.
+func TestDecodeErrorsAtOnce(t *testing.T) {
+	t.Parallel()
+	src := "checks:\n" +
+		"  - name: a\n" +
+		"    type: tcp\n" +
+		"    target: h:1\n" +
+		"    intervl: 10s\n" + // 5
+		"    failure_threshold: many\n" + // 6
+		"  - &b\n" +
+		"    name: b\n" +
+		"    type: http\n" +
+		"    target: http://h/\n" + // 10
+		"    each_address: maybe\n" + // 11
+		"    http:\n" +
+		"      methd: GET\n" + // 13
+		"      valid_status_codes: [200, x]\n" + // 14
+		"  - name: c\n" +
+		"    type: dns\n" +
+		"    target: 1.2.3.4\n" // 17
+	want := "t.yaml:5: checks[0].intervl: unknown field (did you mean \"interval\"?)\n" +
+		"t.yaml:6: checks[0].failure_threshold: must be a whole number\n" +
+		"t.yaml:11: checks[1].each_address: must be true or false\n" +
+		"t.yaml:13: checks[1].http.methd: unknown field (did you mean \"method\"?)\n" +
+		"t.yaml:14: checks[1].http.valid_status_codes[1]: must be a whole number\n" +
+		"t.yaml:17: checks[2].target: must be a DNS name, not an IP address"
+	_, err := parse("t.yaml", []byte(src), lookupTestEnv)
+	if got := errString(err); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestMergePrecedence pins YAML's rules: an explicit key wins over a merged
+// one wherever << stands, and in <<: [*a, *b] the first mapping wins.
+func TestMergePrecedence(t *testing.T) {
+	t.Parallel()
+	src := "x-a: &a {interval: 10s, timeout: 1s}\n" +
+		"x-b: &b {interval: 20s, timeout: 2s, jitter: 0.2}\n" +
+		"checks:\n" +
+		"  - name: c\n" +
+		"    interval: 30s\n" +
+		"    <<: [*a, *b]\n" +
+		"    type: tcp\n" +
+		"    target: h:1\n"
+	f, err := parse("t.yaml", []byte(src), lookupTestEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Checks[0]
+	if c.Interval != 30*time.Second || c.Timeout != time.Second || c.Jitter != 0.2 {
+		t.Errorf("interval %v (want 30s), timeout %v (want 1s), jitter %v (want 0.2)", c.Interval, c.Timeout, c.Jitter)
+	}
+}

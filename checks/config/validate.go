@@ -209,27 +209,47 @@ func (c *Check) problems() []problem {
 	if !knownType {
 		return ps
 	}
-	for _, other := range checkTypes {
-		if other.section != "" && other.name != c.Type && !isZero(other.options(c)) {
-			add(other.section, ErrInvalidValue, "%s", sectionUnusedMsg(other))
-		}
-	}
-	usesTLS := typ.usesTLS(c)
-	if !usesTLS && !isZero(c.TLS) {
-		add("tls", ErrInvalidValue, tlsUnusedMsg)
-	}
+	ps = append(ps, c.unusedSections(c.sectionSet)...)
 	if typ.problems != nil {
 		ps = append(ps, typ.problems(c)...)
 	}
-	if usesTLS {
+	if typ.usesTLS(c) {
 		ps = append(ps, prefixed("tls", c.TLS.problems())...)
 	}
 	return ps
 }
 
-// sectionUnusedMsg is the error for t's options block set on another type.
-func sectionUnusedMsg(t checkType) string {
-	return "only used by " + t.name + " checks"
+// unusedSections reports the options blocks that are set (as set says)
+// but cannot take effect for c's type. The decoder asks it before reading
+// the blocks, validation after.
+func (c *Check) unusedSections(set func(section string) bool) []problem {
+	typ, ok := lookupType(c.Type)
+	if !ok {
+		return nil
+	}
+	var ps []problem
+	for _, other := range checkTypes {
+		if other.section != "" && other.name != c.Type && set(other.section) {
+			ps = append(ps, probf(other.section, ErrInvalidValue, "only used by %s checks", other.name))
+		}
+	}
+	if !typ.usesTLS(c) && set("tls") {
+		ps = append(ps, probf("tls", ErrInvalidValue, tlsUnusedMsg))
+	}
+	return ps
+}
+
+// sectionSet reports whether an options block of c holds anything.
+func (c *Check) sectionSet(section string) bool {
+	if section == "tls" {
+		return !isZero(c.TLS)
+	}
+	for _, t := range checkTypes {
+		if t.section == section {
+			return !isZero(t.options(c))
+		}
+	}
+	return false
 }
 
 const tlsUnusedMsg = "only used by tls and http checks, and by tcp and grpc checks with tls: true"
