@@ -123,9 +123,11 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handle mounts h at the exact path, with the same headers, logging and
-// telemetry as the built-in routes. Call it before serving.
-func (s *Server) Handle(path string, h http.Handler) { s.extra[path] = h }
+// Handle mounts h at the exact path, with the built-in routes' headers, logging and telemetry.
+func (s *Server) Handle(path string, h http.Handler) {
+	// Not locked: ServeHTTP reads the map unguarded, so mounts happen before serving.
+	s.extra[path] = h
+}
 
 // SetReady flips /readyz: true once the listeners are up, false while draining.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
@@ -138,9 +140,10 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// ServeHTTP routes by hand: a fixed prefix check is cheaper than a pattern mux
-// on the path every probe takes.
+// ServeHTTP answers the payload, health, version and mounted routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Routed by hand: a fixed prefix check is cheaper than a pattern mux on
+	// the path every probe takes.
 	start := time.Now()
 	h := w.Header()
 	h["X-Heartbeat-Host"] = s.hostHdr

@@ -81,7 +81,7 @@ func TestHeartbeatBodies(t *testing.T) {
 	}
 }
 
-func TestSeedExamples(t *testing.T) {
+func TestGoHeartbeatExamples(t *testing.T) {
 	_, ts := newTestServer(t, Config{})
 	for path, want := range map[string]string{"/heartbeat/17": "0123456789ABCDEF0", "/version": "1.2.3\n"} {
 		resp, err := http.Get(ts.URL + path)

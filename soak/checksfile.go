@@ -76,11 +76,11 @@ type checkHTTP struct {
 	BodyMatches      []string `yaml:"body_matches,omitempty"`
 }
 
-// ChecksYAML renders the checks: half are http checks of the sidecar itself
-// (1 KiB payloads and /healthz), four tenths http checks of the local HTTP
-// listeners, one tenth tcp checks of the local TCP listeners. Every check
-// passes while its target is up.
+// ChecksYAML renders the checks file; every check passes while its target is up.
 func ChecksYAML(s ChecksSpec) ([]byte, error) {
+	// Half are http checks of the sidecar itself (1 KiB payloads and
+	// /healthz), four tenths http checks of the local HTTP listeners, one
+	// tenth tcp checks of the local TCP listeners.
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}

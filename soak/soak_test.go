@@ -36,7 +36,7 @@ var (
 	flagChecks    = flag.Int("soak.checks", 1000, "checks the server runs meanwhile (0: none)")
 	flagCollector = flag.String("soak.collector", "auto", "telemetry destination: otelcol (bin/otelcol-heartbeat, exporting to otlpsink), otlpsink, otlptest (in this process), none; auto is otelcol when built, else otlpsink")
 	flagOtelcol   = flag.String("soak.otelcol", "../bin/otelcol-heartbeat", "collector binary (scripts/collector.sh)")
-	flagSink      = flag.String("soak.otlpsink", "", "otlpsink binary; empty builds ../scripts/bench/otlpsink")
+	flagSink      = flag.String("soak.otlpsink", "", "otlpsink binary; empty builds ../bench/otlpsink")
 	flagWarmup    = flag.Int64("soak.warmup", 100_000, "warm-up requests before the baseline is taken")
 	flagSettle    = flag.Duration("soak.settle", -1, "least warm-up time; -1: one full check cycle when checks run")
 	flagRSSGrowth = flag.Float64("soak.rss-growth", 0.10, "largest allowed growth of retained RSS (VmRSS less free heap, after forced GCs, at rest) from after warm-up to the end")
@@ -46,7 +46,7 @@ var (
 	flagNeedCheck = flag.Bool("soak.require-checks", true, "fail when the binary cannot run checks (no --config flag)")
 )
 
-// Check intervals of the generated file (issue 7: 10 s to 30 s).
+// Check intervals of the generated file: 10 s to 30 s, as a fleet would set them.
 const (
 	minInterval  = 10 * time.Second
 	maxInterval  = 30 * time.Second
@@ -884,7 +884,7 @@ func startCollector(ctx context.Context, t *testing.T, dir, kind string) collect
 		}}
 	case "otlpsink":
 		sink := startSink(ctx, t, dir)
-		return collector{name: "otlpsink (scripts/bench/otlpsink)", env: env(sink.addr), stop: func(t *testing.T) collectorSummary { return sink.stop(t) }}
+		return collector{name: "otlpsink (bench/otlpsink)", env: env(sink.addr), stop: func(t *testing.T) collectorSummary { return sink.stop(t) }}
 	case "otelcol":
 		sink := startSink(ctx, t, dir)
 		oc := startOtelcol(ctx, t, dir, sink.addr)
@@ -913,7 +913,7 @@ func startSink(ctx context.Context, t *testing.T, dir string) sinkProc {
 	bin := *flagSink
 	if bin == "" {
 		bin = filepath.Join(dir, "otlpsink")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../scripts/bench/otlpsink").CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../bench/otlpsink").CombinedOutput(); err != nil {
 			t.Fatalf("building otlpsink: %v\n%s", err, out)
 		}
 	}

@@ -10,8 +10,7 @@ import (
 	"testing"
 )
 
-// Buffer is a bytes.Buffer safe for concurrent writers, such as a slog
-// handler or an exporter writing from its own goroutine.
+// Buffer is a bytes.Buffer safe for concurrent writers, such as a slog handler or an exporter.
 type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -31,8 +30,7 @@ func (s *Buffer) String() string {
 	return s.b.String()
 }
 
-// JSONLines parses the lines a slog.JSONHandler wrote, failing the test on
-// a line that is not a JSON object.
+// JSONLines parses the lines a slog.JSONHandler wrote, failing the test on any other line.
 func (s *Buffer) JSONLines(t testing.TB) []map[string]any {
 	t.Helper()
 	var lines []map[string]any

@@ -29,8 +29,7 @@ func (r Resources) within(base Resources) bool {
 	return r.Goroutines <= base.Goroutines && r.FDs <= base.FDs
 }
 
-// Snapshot counts the goroutines and open file descriptors now; it skips the
-// test where /proc/self/fd cannot be read.
+// Snapshot counts goroutines and open descriptors, skipping the test without /proc/self/fd.
 func Snapshot(t testing.TB) Resources {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -40,8 +39,7 @@ func Snapshot(t testing.TB) Resources {
 	return Resources{Goroutines: runtime.NumGoroutine(), FDs: len(ents)}
 }
 
-// WaitBaseline polls until goroutines and descriptors are back to base or
-// below, failing with the open descriptors and a goroutine dump otherwise.
+// WaitBaseline polls until goroutines and descriptors are back to base, failing with a dump otherwise.
 func WaitBaseline(t testing.TB, base Resources, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -58,10 +56,10 @@ func WaitBaseline(t testing.TB, base Resources, within time.Duration) {
 	}
 }
 
-// CheckLeaks takes a baseline now and, when the test, its subtests and the
-// cleanups registered after this call have ended, requires goroutines and
-// descriptors to come back to it within five seconds.
+// CheckLeaks requires goroutines and descriptors to return to their count now when the test ends.
 func CheckLeaks(t testing.TB) {
+	// The check is a cleanup registered first, so it runs after the test's
+	// subtests and every cleanup registered later.
 	t.Helper()
 	warmUp(t)
 	base := Snapshot(t)

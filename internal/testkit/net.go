@@ -6,8 +6,7 @@ import (
 	"testing"
 )
 
-// ClosedAddr returns a 127.0.0.1 address that was free a moment ago: a dial
-// to it is refused, and a server the test starts later may bind it.
+// ClosedAddr returns a free 127.0.0.1 address: dials are refused, and a later server may bind it.
 func ClosedAddr(t testing.TB) string {
 	t.Helper()
 	ln := listen(t)
@@ -16,48 +15,49 @@ func ClosedAddr(t testing.TB) string {
 	return addr
 }
 
-// BlackHole accepts TCP connections on 127.0.0.1 and never answers, like a
-// hung peer or a firewall that drops replies; it closes them when the test
-// ends. accepted reports how many connections it holds.
+// BlackHole accepts TCP connections on 127.0.0.1 and never answers; accepted counts them.
 func BlackHole(t testing.TB) (addr string, accepted func() int) {
 	t.Helper()
-	ln := listen(t)
 	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		done  = make(chan struct{})
+		mu     sync.Mutex
+		conns  []net.Conn
+		closed bool
 	)
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
+	addr = acceptLoop(t, func(c net.Conn) {
 		mu.Lock()
 		defer mu.Unlock()
+		if closed {
+			c.Close()
+			return
+		}
+		conns = append(conns, c)
+	})
+	// Runs before acceptLoop's cleanup (registered earlier), so a connection
+	// accepted in between is closed by the loop itself.
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		closed = true
 		for _, c := range conns {
 			c.Close()
 		}
 	})
-	return ln.Addr().String(), func() int {
+	return addr, func() int {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(conns)
 	}
 }
 
-// AcceptAndClose is a TCP address on 127.0.0.1 that accepts and hangs up at
-// once; it stops when the test ends.
+// AcceptAndClose is a TCP address on 127.0.0.1 that accepts and hangs up at once.
 func AcceptAndClose(t testing.TB) string {
+	t.Helper()
+	return acceptLoop(t, func(c net.Conn) { c.Close() })
+}
+
+// acceptLoop listens on 127.0.0.1 and hands every connection to handle until
+// the test ends, when it closes the listener and waits for the loop.
+func acceptLoop(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln := listen(t)
 	done := make(chan struct{})
@@ -68,7 +68,7 @@ func AcceptAndClose(t testing.TB) string {
 			if err != nil {
 				return
 			}
-			c.Close()
+			handle(c)
 		}
 	}()
 	t.Cleanup(func() {

@@ -9,8 +9,7 @@ import (
 // not to starve the code under test of the two cores CI has.
 const pollInterval = 5 * time.Millisecond
 
-// WaitFor polls cond until it holds or within passes; detail describes the
-// last state for the failure message.
+// WaitFor polls cond until it holds or within passes; detail explains the last failure.
 func WaitFor(t testing.TB, within time.Duration, what string, cond func() (ok bool, detail string)) {
 	t.Helper()
 	deadline := time.Now().Add(within)

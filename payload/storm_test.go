@@ -1,24 +1,20 @@
-package main
+package payload
 
-// Hostile-connection tests (issue 7): connection storms, slowloris, oversized
-// headers, clients that stop reading or stop sending, request-smuggling pins,
-// the admin surface, and a startup-order check the soak test found. Each storm
-// runs against the real serve() or newHTTPServer() while a health client keeps
-// asking /healthz, and ends by checking that the process's goroutines and file
-// descriptors return to where they started.
+// Hostile-connection tests: connection storms, slowloris, oversized headers,
+// clients that stop reading or stop sending, and request-smuggling pins. Each
+// storm runs against the payload handler behind NewHTTPServer, on a real
+// loopback listener, while a health client keeps asking /healthz, and ends by
+// checking that the process's goroutines and file descriptors return to where
+// they started.
 
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -29,7 +25,6 @@ import (
 	"time"
 
 	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
-	"github.com/heartbeat-sidecar/heartbeat/payload"
 )
 
 // raceSlowdown multiplies the latency budgets below (in setPhase);
@@ -38,7 +33,7 @@ import (
 var raceSlowdown time.Duration = 1
 
 // healthBudget is how long /healthz may take, on a fresh connection, while a
-// storm is under way (issue 7: "a health request answers within 100 ms").
+// storm is under way (a health request answers within 100 ms).
 const healthBudget = 100 * time.Millisecond
 
 // transitionBudget applies while this process itself opens or closes
@@ -204,36 +199,9 @@ func raiseFDLimit(t *testing.T, need uint64) uint64 {
 	return want.Cur
 }
 
-// startTimedServer serves the payload handler through newHTTPServer, the
-// production settings, with header and idle timeouts short enough for a unit test.
-func startTimedServer(t *testing.T, readHeaderTimeout, idleTimeout time.Duration) string {
-	t.Helper()
-	ps, err := payload.New(payload.Config{MinSize: payload.DefaultMinSize, MaxSize: payload.DefaultMaxSize, MaxUpload: payload.DefaultMaxUpload, Version: version, Host: "storm"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps.SetReady(true)
-	srv := newHTTPServer(ps, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv.ReadHeaderTimeout = readHeaderTimeout
-	srv.IdleTimeout = idleTimeout
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
-}
-
 // settle takes the baseline once the server is up and has answered once, so
 // lazily started goroutines are in it, and once what earlier tests left
-// winding down (servers whose shutdown startServe does not wait for) is
+// winding down (servers still closing their connections) is
 // gone: the counts have held still for a quarter of a second.
 func settle(t *testing.T, addr string) testkit.Resources {
 	t.Helper()
@@ -258,25 +226,6 @@ func settle(t *testing.T, addr string) testkit.Resources {
 	return last
 }
 
-func TestHTTPServerLimits(t *testing.T) {
-	srv := newHTTPServer(http.NotFoundHandler(), false, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	// Each limit below is what cuts off one kind of hostile client.
-	if d := srv.ReadHeaderTimeout; d <= 0 || d > 10*time.Second {
-		t.Errorf("ReadHeaderTimeout %v: slowloris and idle connections need a cut-off of at most 10s", d)
-	}
-	if d := srv.IdleTimeout; d <= 0 || d > 5*time.Minute {
-		t.Errorf("IdleTimeout %v: idle keep-alive connections need a cut-off", d)
-	}
-	if n := srv.MaxHeaderBytes; n <= 0 || n > 64<<10 {
-		t.Errorf("MaxHeaderBytes %d: want a bound of at most 64 KiB", n)
-	}
-	// A whole-response WriteTimeout would cut off slow but honest readers of
-	// large bodies; the payload handler sets a per-chunk deadline instead.
-	if srv.WriteTimeout != 0 {
-		t.Errorf("WriteTimeout %v: large bodies rely on the per-chunk write deadline", srv.WriteTimeout)
-	}
-}
-
 // stormDialers bounds the dials in flight during the idle storm.
 var stormDialers = 64
 
@@ -290,7 +239,7 @@ func TestStormIdleConnections(t *testing.T) {
 		n = int(lim-512) / 2
 		t.Logf("RLIMIT_NOFILE is %d: storming with %d connections", lim, n)
 	}
-	addr, _, _ := startServe(t, defaultOptions())
+	addr := startHTTPServer(t, testConfig(), nil)
 	base := settle(t, addr)
 	health := startHealthPoller(t, addr)
 
@@ -361,7 +310,9 @@ func TestStormSlowlorisAndIdleClientsCutOff(t *testing.T) {
 		headerTimeout = time.Second
 		idleTimeout   = 2 * time.Second
 	)
-	addr := startTimedServer(t, headerTimeout, idleTimeout)
+	addr := startHTTPServer(t, testConfig(), func(srv *http.Server) {
+		srv.ReadHeaderTimeout, srv.IdleTimeout = headerTimeout, idleTimeout
+	})
 	base := settle(t, addr)
 	health := startHealthPoller(t, addr)
 
@@ -443,10 +394,10 @@ func TestStormSlowlorisAndIdleClientsCutOff(t *testing.T) {
 }
 
 func TestOversizedHeaders(t *testing.T) {
-	addr, _, _ := startServe(t, defaultOptions())
+	addr := startHTTPServer(t, testConfig(), nil)
 	base := settle(t, addr)
 	health := startHealthPoller(t, addr)
-	limit := newHTTPServer(http.NotFoundHandler(), false, slog.Default()).MaxHeaderBytes
+	limit := maxHeaderBytes
 	// Go's server allows 4 KiB of slack over MaxHeaderBytes, so "over" is well over.
 	over := limit + 8<<10
 	tests := []struct {
@@ -542,10 +493,10 @@ func parseResponses(raw []byte) ([]*http.Response, error) {
 }
 
 func TestStormStalledReaders(t *testing.T) {
-	o := defaultOptions()
-	o.maxSize = 1 << 30
-	o.writeTimeout = 500 * time.Millisecond
-	addr, _, _ := startServe(t, o)
+	cfg := testConfig()
+	cfg.MaxSize = 1 << 30
+	cfg.WriteTimeout = 500 * time.Millisecond
+	addr := startHTTPServer(t, cfg, nil)
 	base := settle(t, addr)
 	health := startHealthPoller(t, addr)
 
@@ -625,9 +576,9 @@ func TestStormStalledUploads(t *testing.T) {
 	// A client that sends its headers and then its body a byte a second, or
 	// not at all, holds a handler for as long as it likes unless the server
 	// bounds the body's pace the way it bounds a large response's.
-	o := defaultOptions()
-	o.writeTimeout = 500 * time.Millisecond
-	addr, _, _ := startServe(t, o)
+	cfg := testConfig()
+	cfg.WriteTimeout = 500 * time.Millisecond
+	addr := startHTTPServer(t, cfg, nil)
 	base := settle(t, addr)
 	health := startHealthPoller(t, addr)
 
@@ -690,7 +641,7 @@ func TestStormStalledUploads(t *testing.T) {
 	}()
 
 	health.waitPolls(t, 10)
-	limit := o.writeTimeout + 4*time.Second
+	limit := cfg.WriteTimeout + 4*time.Second
 	for range 2*per + 1 {
 		select {
 		case d := <-closedAfter:
@@ -714,7 +665,7 @@ func TestStormStalledUploads(t *testing.T) {
 }
 
 func TestRequestSmuggling(t *testing.T) {
-	addr, _, _ := startServe(t, defaultOptions())
+	addr := startHTTPServer(t, testConfig(), nil)
 	// Each case hides a second request, for /heartbeat/31337, in bytes that a
 	// front end which disagrees with Go about the framing would forward as
 	// body. The server must refuse the message, or at least hang up after it,
@@ -796,171 +747,4 @@ func rawExchangeOpen(addr, req string, within time.Duration) ([]*http.Response, 
 		return resps, rerr
 	}
 	return resps, nil
-}
-
-// adminAddr captures the admin listener's address from serve's log.
-type adminAddr struct {
-	slog.Handler
-	addr chan string
-}
-
-func (h adminAddr) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h adminAddr) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "admin") {
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == "addr" {
-				select {
-				case h.addr <- a.Value.String():
-				default:
-				}
-			}
-			return true
-		})
-	}
-	return nil
-}
-
-func TestAdminSurface(t *testing.T) {
-	pprofPaths := []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline", "/debug/pprof/heap", "/debug/vars"}
-	get := func(t *testing.T, url string) (int, string) {
-		t.Helper()
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
-
-	t.Run("off by default", func(t *testing.T) {
-		addr, _, _ := startServe(t, defaultOptions())
-		for _, p := range pprofPaths {
-			if code, _ := get(t, "http://"+addr+p); code != http.StatusNotFound {
-				t.Errorf("GET %s on the payload port: %d, want 404", p, code)
-			}
-		}
-	})
-
-	t.Run("on a separate localhost port", func(t *testing.T) {
-		o := defaultOptions()
-		o.adminListen = "127.0.0.1:0"
-		ctx, cancel := context.WithCancel(context.Background())
-		h := adminAddr{addr: make(chan string, 1)}
-		addrc, errc := make(chan string, 1), make(chan error, 1)
-		go func() { errc <- serve(ctx, o, io.Discard, slog.New(h), func(a string) { addrc <- a }) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-errc; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		})
-		var addr, admin string
-		for addr == "" || admin == "" {
-			select {
-			case addr = <-addrc:
-			case admin = <-h.addr:
-			case err := <-errc:
-				t.Fatalf("serve: %v", err)
-			case <-time.After(10 * time.Second):
-				t.Fatal("serve did not report both listeners")
-			}
-		}
-		if host, _, _ := net.SplitHostPort(admin); host != "127.0.0.1" {
-			t.Errorf("admin listener on %s, want 127.0.0.1", admin)
-		}
-		if admin == addr {
-			t.Fatalf("admin and payload share %s", addr)
-		}
-		for _, p := range pprofPaths {
-			if code, _ := get(t, "http://"+addr+p); code != http.StatusNotFound {
-				t.Errorf("GET %s on the payload port with admin on: %d, want 404", p, code)
-			}
-		}
-		code, body := get(t, "http://"+admin+"/debug/pprof/goroutine?debug=1")
-		if code != http.StatusOK || !strings.HasPrefix(body, "goroutine profile: total ") {
-			t.Errorf("admin goroutine profile: %d %.60q", code, body)
-		}
-		if code, body := get(t, "http://"+admin+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "heap") {
-			t.Errorf("admin pprof index: %d %.60q", code, body)
-		}
-		// The admin port serves pprof only.
-		if code, _ := get(t, "http://"+admin+"/heartbeat/17"); code != http.StatusNotFound {
-			t.Errorf("GET /heartbeat/17 on the admin port: %d, want 404", code)
-		}
-	})
-}
-
-func TestSelfCheckPassesFromTheFirstRun(t *testing.T) {
-	// Mesh deployments list every pod as a check target, the sidecar itself
-	// included; its first probe of its own port must not raise an ALERT at
-	// every start. (Found by the soak: all self-checks failed with
-	// "connection refused" at start, because the checks began before the
-	// payload listener was bound.)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // the file must name the address before the server binds it
-	// Each check's first run lands at a random point of its first interval,
-	// moved by the jitter and clamped to "now": with many checks, a short
-	// interval and the largest jitter, about a quarter run the moment the
-	// checks start. The race with the listener is short, so this fails only
-	// some of the time while the defect is there; the soak fails reliably.
-	const n = 1000
-	var yaml strings.Builder
-	yaml.WriteString("checks:\n")
-	for i := range n {
-		fmt.Fprintf(&yaml, "  - {name: self-%d, type: http, target: \"http://%s/healthz\", interval: 1s, timeout: 900ms, jitter: 0.5}\n", i, addr)
-	}
-	path := t.TempDir() + "/checks.yaml"
-	if err := os.WriteFile(path, []byte(yaml.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	o := defaultOptions()
-	o.listen, o.config, o.syslogAddr = addr, path, "none"
-	startServe(t, o)
-
-	type status struct {
-		Checks []struct {
-			Name      string `json:"name"`
-			Runs      int    `json:"runs"`
-			Failures  int    `json:"failures"`
-			LastError string `json:"last_error"`
-		} `json:"checks"`
-	}
-	var st status
-	testkit.WaitFor(t, 15*time.Second, "every self-check's first run", func() (bool, string) {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/status", nil)
-		req.Header.Set("Accept", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false, err.Error()
-		}
-		defer resp.Body.Close()
-		st = status{}
-		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-			return false, err.Error()
-		}
-		ran := 0
-		for _, c := range st.Checks {
-			if c.Runs > 0 {
-				ran++
-			}
-		}
-		return len(st.Checks) == n && ran == n, fmt.Sprintf("%d of %d checks have run", ran, len(st.Checks))
-	})
-	failed := 0
-	var sample string
-	for _, c := range st.Checks {
-		if c.Failures > 0 {
-			failed++
-			sample = c.Name + ": " + c.LastError
-		}
-	}
-	if failed > 0 {
-		t.Errorf("%d of %d self-checks failed their first run, e.g. %s", failed, n, sample)
-	}
 }

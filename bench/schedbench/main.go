@@ -1,6 +1,6 @@
-// Command schedbench drives the scheduler benchmark of scripts/bench-scheduler.sh
-// (issue 4, "Scale"): N HTTP checks at a fixed interval against local payload
-// servers, measured in-process, and the same probe rate pushed through
+// Command schedbench drives the scheduler benchmark of scripts/bench-scheduler.sh:
+// N HTTP checks at a fixed interval against local payload servers, measured
+// in-process, and the same probe rate pushed through
 // prometheus-blackbox-exporter's /probe endpoint, measured from /proc.
 //
 //	schedbench serve -n 8 -urls FILE          payload servers on 127.0.0.1 until SIGTERM
