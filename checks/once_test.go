@@ -30,7 +30,7 @@ func TestRunOnce(t *testing.T) {
 		want     []string // one regexp per output line, in file order
 	}{
 		{
-			name: "seed file, all up",
+			name: "GoHeartbeat file, all up",
 			file: fmt.Sprintf(`{"HeartbeatIntervalSeconds": 30, // seconds between heartbeats
 				"Urls": [%q], "TcpEndpoints": [%q], "TimeoutSeconds": 2}`, url, open),
 			wantPass: true,
@@ -40,7 +40,7 @@ func TestRunOnce(t *testing.T) {
 			},
 		},
 		{
-			name:     "seed file, one down",
+			name:     "GoHeartbeat file, one down",
 			file:     fmt.Sprintf(`{"HeartbeatIntervalSeconds": 30, "Urls": [], "TcpEndpoints": [%q, %q], "TimeoutSeconds": 2}`, open, refused),
 			wantPass: false,
 			want: []string{

@@ -174,8 +174,8 @@ func TestHTTPProbe(t *testing.T) {
 		verify   func(t *testing.T, res Result)
 	}
 	tests := []row{
-		// The seed's cases.
-		{name: "seed URL success", target: plain.URL + "/ok", verify: func(t *testing.T, res Result) {
+		// GoHeartbeat's cases.
+		{name: "GoHeartbeat URL success", target: plain.URL + "/ok", verify: func(t *testing.T, res Result) {
 			if want := plain.URL + "/ok: 200 OK"; res.Message != want {
 				t.Errorf("message %q, want %q", res.Message, want)
 			}
@@ -192,13 +192,13 @@ func TestHTTPProbe(t *testing.T) {
 				t.Errorf("cert expiry %v on plain http", res.CertExpiry)
 			}
 		}},
-		{name: "seed URL empty", target: "", wantType: ErrOther},
-		{name: "seed URL unknown host", target: "http://nonexistent.invalid/", wantType: ErrDNS, verify: func(t *testing.T, res Result) {
+		{name: "GoHeartbeat URL empty", target: "", wantType: ErrOther},
+		{name: "GoHeartbeat URL unknown host", target: "http://nonexistent.invalid/", wantType: ErrDNS, verify: func(t *testing.T, res Result) {
 			if !strings.Contains(res.Reason, "nonexistent.invalid") {
 				t.Errorf("reason %q does not name the host", res.Reason)
 			}
 		}},
-		{name: "seed URL timeout", target: "http://" + hanging + "/", timeout: 200 * time.Millisecond, wantType: ErrTimeout,
+		{name: "GoHeartbeat URL timeout", target: "http://" + hanging + "/", timeout: 200 * time.Millisecond, wantType: ErrTimeout,
 			verify: func(t *testing.T, res Result) {
 				if !strings.Contains(res.Reason, "during "+PhaseProcessing) {
 					t.Errorf("reason %q does not name the phase", res.Reason)

@@ -122,10 +122,10 @@ func TestTCPProbe(t *testing.T) {
 		wantMsg  string
 	}
 	tests := []row{
-		// The seed's cases.
-		{name: "seed TCP success", target: open, wantMsg: "Connection to " + open + " successful."},
-		{name: "seed TCP empty", target: "", wantType: ErrOther},
-		{name: "seed TCP closed port", target: closed, wantType: ErrConnectionRefused},
+		// GoHeartbeat's cases.
+		{name: "GoHeartbeat TCP success", target: open, wantMsg: "Connection to " + open + " successful."},
+		{name: "GoHeartbeat TCP empty", target: "", wantType: ErrOther},
+		{name: "GoHeartbeat TCP closed port", target: closed, wantType: ErrConnectionRefused},
 		{name: "unknown host", target: "nonexistent.invalid:22", wantType: ErrDNS},
 		{name: "not host:port", target: "127.0.0.1", wantType: ErrOther},
 
