@@ -20,16 +20,14 @@ type File struct {
 	digest [32]byte
 }
 
-// Check is one probe target with everything needed to run it; ApplyDefaults
-// has filled its defaults and derived values, so probers never look
-// anything up elsewhere.
+// Check is one probe target with its defaults and derived values filled in by ApplyDefaults.
 type Check struct {
+	// Probers never look anything up elsewhere.
+
 	Name   string
 	Type   string // one of the Type* constants
 	Target string // URL for http; host:port for tcp, tls, grpc; name for dns
-	// Server is the endpoint a run dials and reports as server.address and
-	// server.port: the URL's host and port for http, the target for tcp, tls
-	// and grpc, the resolver for dns (zero when it uses the system resolver).
+	// Server is what a run dials and reports as server.address/port (for dns the resolver, zero for the system's).
 	Server HostPort
 	// URL is the parsed target of an http check; nil for other types.
 	URL      *url.URL
@@ -39,8 +37,7 @@ type Check struct {
 	Jitter           float64
 	FailureThreshold int
 	SuccessThreshold int
-	// EachAddress resolves the target's host on every run and probes every
-	// address it returns, up to MaxAddresses.
+	// EachAddress probes every address the target's host resolves to, up to MaxAddresses.
 	EachAddress  bool
 	MaxAddresses int
 
@@ -67,10 +64,10 @@ type HTTPOptions struct {
 	BasicAuth *BasicAuth
 }
 
-// BasicAuth holds HTTP basic-auth credentials, already resolved from
-// ${env:...}, ${file:...} or password_file. Its String and LogValue methods
-// hide the password, so printing or logging it is safe.
+// BasicAuth holds resolved HTTP basic-auth credentials; printing or logging it hides the password.
 type BasicAuth struct {
+	// Already resolved from ${env:...}, ${file:...} or password_file.
+
 	Username string
 	Password string // a secret: never log it
 }

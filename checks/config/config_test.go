@@ -23,7 +23,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-// The seed's test list: TestReadConfig ... TestReadConfigMissingTcpEndpoints.
+// GoHeartbeat's test list: TestReadConfig ... TestReadConfigMissingTcpEndpoints.
 
 func TestReadConfig(t *testing.T) {
 	t.Parallel()
@@ -122,7 +122,7 @@ func TestReadConfigMissingTcpEndpoints(t *testing.T) {
 
 func TestLegacyEmptyListsAndComments(t *testing.T) {
 	t.Parallel()
-	// The seed's own example, comments and all, plus block comments and a
+	// GoHeartbeat's own example, comments and all, plus block comments and a
 	// trailing comma.
 	src := `// checks for the edge
 {

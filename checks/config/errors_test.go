@@ -329,23 +329,24 @@ func errString(err error) string {
 // checks, are reported together: one bad value never stops the decode.
 func TestDecodeErrorsAtOnce(t *testing.T) {
 	t.Parallel()
-	src := "checks:\n" +
-		"  - name: a\n" +
-		"    type: tcp\n" +
-		"    target: h:1\n" +
-		"    intervl: 10s\n" + // 5
-		"    failure_threshold: many\n" + // 6
-		"  - &b\n" +
-		"    name: b\n" +
-		"    type: http\n" +
-		"    target: http://h/\n" + // 10
-		"    each_address: maybe\n" + // 11
-		"    http:\n" +
-		"      methd: GET\n" + // 13
-		"      valid_status_codes: [200, x]\n" + // 14
-		"  - name: c\n" +
-		"    type: dns\n" +
-		"    target: 1.2.3.4\n" // 17
+	src := `checks:
+  - name: a
+    type: tcp
+    target: h:1
+    intervl: 10s
+    failure_threshold: many
+  - &b
+    name: b
+    type: http
+    target: http://h/
+    each_address: maybe
+    http:
+      methd: GET
+      valid_status_codes: [200, x]
+  - name: c
+    type: dns
+    target: 1.2.3.4
+`
 	want := "t.yaml:5: checks[0].intervl: unknown field (did you mean \"interval\"?)\n" +
 		"t.yaml:6: checks[0].failure_threshold: must be a whole number\n" +
 		"t.yaml:11: checks[1].each_address: must be true or false\n" +
@@ -362,14 +363,15 @@ func TestDecodeErrorsAtOnce(t *testing.T) {
 // one wherever << stands, and in <<: [*a, *b] the first mapping wins.
 func TestMergePrecedence(t *testing.T) {
 	t.Parallel()
-	src := "x-a: &a {interval: 10s, timeout: 1s}\n" +
-		"x-b: &b {interval: 20s, timeout: 2s, jitter: 0.2}\n" +
-		"checks:\n" +
-		"  - name: c\n" +
-		"    interval: 30s\n" +
-		"    <<: [*a, *b]\n" +
-		"    type: tcp\n" +
-		"    target: h:1\n"
+	src := `x-a: &a {interval: 10s, timeout: 1s}
+x-b: &b {interval: 20s, timeout: 2s, jitter: 0.2}
+checks:
+  - name: c
+    interval: 30s
+    <<: [*a, *b]
+    type: tcp
+    target: h:1
+`
 	f, err := parse("t.yaml", []byte(src), lookupTestEnv)
 	if err != nil {
 		t.Fatal(err)

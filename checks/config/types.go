@@ -26,9 +26,10 @@ const DefaultDNSPort = 53
 type checkType struct {
 	name string
 	// section is the options block only this type uses ("" for none), and
-	// options returns its value, so a block set on another type is reported.
+	// options points at its struct, so a block set on another type is
+	// reported and the type's own block validated (by its problems method).
 	section string
-	options func(*Check) any
+	options func(*Check) optionsBlock
 	// usesTLS reports whether the tls block can take effect.
 	usesTLS func(*Check) bool
 	// eachAddress is false for types whose target cannot be resolved to
@@ -40,20 +41,23 @@ type checkType struct {
 	// derive sets Check.Server (and URL where the type has one); called
 	// only for a valid target.
 	derive func(*Check)
-	// problems validates the type's own options; fields relative to the check.
-	problems func(*Check) []problem
+}
+
+// optionsBlock is a type's options struct.
+type optionsBlock interface {
+	// problems validates the block; fields relative to it.
+	problems() []problem
 }
 
 // checkTypes lists the types in the order error messages name them.
 var checkTypes = []checkType{
 	{
-		name: TypeHTTP, section: "http", options: func(c *Check) any { return c.HTTP },
+		name: TypeHTTP, section: "http", options: func(c *Check) optionsBlock { return &c.HTTP },
 		usesTLS: always, eachAddress: true,
 		targetProblem: urlProblem, derive: deriveURL,
-		problems: func(c *Check) []problem { return prefixed("http", c.HTTP.problems()) },
 	},
 	{
-		name: TypeTCP, section: "tcp", options: func(c *Check) any { return c.TCP },
+		name: TypeTCP, section: "tcp", options: func(c *Check) optionsBlock { return &c.TCP },
 		usesTLS: func(c *Check) bool { return c.TCP.UseTLS }, eachAddress: true,
 		targetProblem: hostPortProblem, derive: deriveTarget,
 	},
@@ -62,21 +66,14 @@ var checkTypes = []checkType{
 		targetProblem: hostPortProblem, derive: deriveTarget,
 	},
 	{
-		name: TypeDNS, section: "dns", options: func(c *Check) any { return c.DNS },
+		name: TypeDNS, section: "dns", options: func(c *Check) optionsBlock { return &c.DNS },
 		usesTLS: never, eachAddress: false,
 		targetProblem: dnsNameProblem, derive: deriveDNSServer,
-		problems: func(c *Check) []problem { return prefixed("dns", c.DNS.problems()) },
 	},
 	{
-		name: TypeGRPC, section: "grpc", options: func(c *Check) any { return c.GRPC },
+		name: TypeGRPC, section: "grpc", options: func(c *Check) optionsBlock { return &c.GRPC },
 		usesTLS: func(c *Check) bool { return c.GRPC.UseTLS }, eachAddress: true,
 		targetProblem: hostPortProblem, derive: deriveTarget,
-		problems: func(c *Check) []problem {
-			if !printable(c.GRPC.Service) {
-				return []problem{probf("grpc.service", ErrInvalidValue, "must be printable UTF-8 text")}
-			}
-			return nil
-		},
 	},
 }
 
@@ -102,9 +99,19 @@ func lookupType(name string) (checkType, bool) {
 	return checkType{}, false
 }
 
-// UsesTLS reports whether c's TLS options can take effect. http checks
-// always qualify: an http:// target may redirect to https.
+// sectionType returns the type whose own options block is section.
+func sectionType(section string) (checkType, bool) {
+	for _, t := range checkTypes {
+		if t.section == section {
+			return t, true
+		}
+	}
+	return checkType{}, false
+}
+
+// UsesTLS reports whether c's TLS options can take effect.
 func (c *Check) UsesTLS() bool {
+	// http checks always qualify: an http:// target may redirect to https.
 	t, ok := lookupType(c.Type)
 	return ok && t.usesTLS(c)
 }

@@ -59,12 +59,14 @@ func inheritedTimeout(inherited, interval time.Duration) time.Duration {
 	return inherited
 }
 
-// ApplyDefaults fills the zero fields of c with their defaults and derives
-// Server and URL; both loaders call it, and so must code that builds a
-// Check. Jitter is left alone (0 is valid), and so is everything a file
-// would have to spell out (name, type, target). A target that does not fit
-// its type leaves the derived values zero: Validate reports it.
-func (c *Check) ApplyDefaults() { c.applyDefaults(nil) }
+// ApplyDefaults fills c's zero fields with defaults and derives Server and URL; call it on every Check built in code.
+func (c *Check) ApplyDefaults() {
+	// Both loaders call it too. Jitter is left alone (0 is valid), and so is
+	// everything a file would have to spell out (name, type, target). A
+	// target that does not fit its type leaves the derived values zero:
+	// Validate reports it.
+	c.applyDefaults(nil)
+}
 
 // applyDefaults is ApplyDefaults for a loader: given reports whether the
 // file set a field (named relative to the check, "http.max_redirects");
@@ -106,8 +108,7 @@ func (c *Check) applyDefaults(given func(field string) bool) {
 	c.derive()
 }
 
-// Validate reports every problem in the file's checks (see Check.Validate)
-// and repeated names, joined; nil when the file is usable as it is.
+// Validate reports every problem in the file's checks and repeated names, joined; nil when usable.
 func (f *File) Validate() error {
 	l := newErrList(f.Path)
 	seen := make(map[string]int, len(f.Checks))
@@ -129,9 +130,7 @@ func (f *File) Validate() error {
 	return l.err()
 }
 
-// Validate reports every problem with c, joined; nil when c is complete,
-// in range and consistent. Fields are named as in the YAML format
-// ("timeout", "http.max_redirects").
+// Validate reports every problem with c, joined, fields named as in YAML ("http.max_redirects"); nil when usable.
 func (c *Check) Validate() error {
 	l := newErrList("")
 	for _, p := range c.problems() {
@@ -210,8 +209,8 @@ func (c *Check) problems() []problem {
 		return ps
 	}
 	ps = append(ps, c.unusedSections(c.sectionSet)...)
-	if typ.problems != nil {
-		ps = append(ps, typ.problems(c)...)
+	if typ.options != nil {
+		ps = append(ps, prefixed(typ.section, typ.options(c).problems())...)
 	}
 	if typ.usesTLS(c) {
 		ps = append(ps, prefixed("tls", c.TLS.problems())...)
@@ -241,15 +240,15 @@ func (c *Check) unusedSections(set func(section string) bool) []problem {
 
 // sectionSet reports whether an options block of c holds anything.
 func (c *Check) sectionSet(section string) bool {
-	if section == "tls" {
-		return !isZero(c.TLS)
-	}
-	for _, t := range checkTypes {
-		if t.section == section {
-			return !isZero(t.options(c))
+	var block optionsBlock = &c.TLS
+	if section != "tls" {
+		t, ok := sectionType(section)
+		if !ok {
+			return false
 		}
+		block = t.options(c)
 	}
-	return false
+	return !isZero(block)
 }
 
 const tlsUnusedMsg = "only used by tls and http checks, and by tcp and grpc checks with tls: true"
@@ -325,6 +324,16 @@ func (o *HTTPOptions) problems() []problem {
 		add("max_redirects", ErrInvalidValue, "must be between 1 and %d", MaxMaxRedirects)
 	}
 	return ps
+}
+
+// problems: Send may be anything, Expect is compiled; nothing to check.
+func (o *TCPOptions) problems() []problem { return nil }
+
+func (o *GRPCOptions) problems() []problem {
+	if !printable(o.Service) {
+		return []problem{probf("service", ErrInvalidValue, "must be printable UTF-8 text")}
+	}
+	return nil
 }
 
 func (o *DNSOptions) problems() []problem {
@@ -489,24 +498,26 @@ func orList(list []string) string {
 	return strings.Join(list[:len(list)-1], ", ") + " or " + list[len(list)-1]
 }
 
+// isZero reports whether v, or what it points at, is the zero value.
 func isZero(v any) bool {
-	return reflect.ValueOf(v).IsZero()
+	return reflect.Indirect(reflect.ValueOf(v)).IsZero()
 }
 
 // redacted is what DisplayTarget shows instead of a URL password; the same
 // as net/url's URL.Redacted.
 const redacted = "xxxxx"
 
-// DisplayTarget returns the target as it may appear in logs, alerts, spans,
-// metrics and /status: a URL's userinfo password is replaced by "xxxxx"
-// (http://user:xxxxx@host/). Use it everywhere instead of Target.
+// DisplayTarget is the target with any URL password replaced by "xxxxx": use it everywhere instead of Target.
 func (c *Check) DisplayTarget() string {
+	// Logs, alerts, spans, metrics and /status all show this form
+	// (http://user:xxxxx@host/).
 	return RedactURL(c.Target)
 }
 
-// RedactURL replaces the password in s's userinfo, if any, by "xxxxx". It
-// also handles strings url.Parse rejects, so a malformed target never leaks.
+// RedactURL replaces the password in s's userinfo, if any, by "xxxxx", even where url.Parse fails.
 func RedactURL(s string) string {
+	// Strings url.Parse rejects are handled too, so a malformed target never
+	// leaks.
 	if !strings.Contains(s, "://") {
 		// host:port targets: url.Parse would read "A:1" as scheme "a" and lower-case it.
 		return s
@@ -538,9 +549,9 @@ func RedactURL(s string) string {
 }
 
 // String describes the check without secrets: name, type and display target.
-// It keeps fmt's %v of a Check (or of a struct holding one) from printing
-// header values, bodies or passwords.
 func (c Check) String() string {
+	// It keeps fmt's %v of a Check (or of a struct holding one) from
+	// printing header values, bodies or passwords.
 	return fmt.Sprintf("%s (%s %s)", c.Name, c.Type, c.DisplayTarget())
 }
 

@@ -28,6 +28,7 @@ import (
 // comparing a mapping's keys with them. yaml.Strict is not used because it
 // stops at the first unknown key.
 
+// fileYAML is the whole file.
 type fileYAML struct {
 	Defaults obj[timingYAML]      `yaml:"defaults"`
 	Checks   list[obj[checkYAML]] `yaml:"checks"`
@@ -39,13 +40,14 @@ func (fileYAML) extensionPrefix() string { return "x-" }
 
 // timingYAML is the defaults block, and the same keys in a check.
 type timingYAML struct {
-	Interval         ast.Node `yaml:"interval"`
-	Timeout          ast.Node `yaml:"timeout"`
-	Jitter           ast.Node `yaml:"jitter"`
-	FailureThreshold ast.Node `yaml:"failure_threshold"`
-	SuccessThreshold ast.Node `yaml:"success_threshold"`
+	Interval         ast.Node `yaml:"interval"`          // a duration with a unit
+	Timeout          ast.Node `yaml:"timeout"`           // inherited: capped at half a shorter interval
+	Jitter           ast.Node `yaml:"jitter"`            // a fraction of the interval
+	FailureThreshold ast.Node `yaml:"failure_threshold"` // failed runs before ALERT
+	SuccessThreshold ast.Node `yaml:"success_threshold"` // passed runs before NOTICE
 }
 
+// checkYAML is one item of the checks list.
 type checkYAML struct {
 	Name         ast.Node      `yaml:"name"`
 	Type         ast.Node      `yaml:"type"`
@@ -60,6 +62,7 @@ type checkYAML struct {
 	GRPC         obj[grpcYAML] `yaml:"grpc"`
 }
 
+// httpYAML is the http block: request, expectations, redirects, credentials.
 type httpYAML struct {
 	Method           ast.Node                   `yaml:"method"`
 	Headers          obj[map[string]ast.Node]   `yaml:"headers"`
@@ -73,36 +76,42 @@ type httpYAML struct {
 	BasicAuth        obj[basicAuthYAML]         `yaml:"basic_auth"`
 }
 
+// basicAuthYAML is http.basic_auth; password and password_file exclude each other.
 type basicAuthYAML struct {
 	Username     ast.Node `yaml:"username"`
 	Password     ast.Node `yaml:"password"`
 	PasswordFile ast.Node `yaml:"password_file"`
 }
 
+// headerMatchYAML is one item of http.header_matches.
 type headerMatchYAML struct {
 	Header ast.Node `yaml:"header"`
 	Regexp ast.Node `yaml:"regexp"`
 }
 
+// tcpYAML is the tcp block: what to send, what to expect back, TLS or not.
 type tcpYAML struct {
-	Send   ast.Node `yaml:"send"`
-	Expect ast.Node `yaml:"expect"`
+	Send   ast.Node `yaml:"send"`   // may hold ${env:...} and ${file:...} secrets
+	Expect ast.Node `yaml:"expect"` // a regular expression for the first bytes back
 	TLS    ast.Node `yaml:"tls"`
 }
 
+// tlsYAML is the tls block, for every type that speaks TLS.
 type tlsYAML struct {
 	InsecureSkipVerify ast.Node `yaml:"insecure_skip_verify"`
-	CAFile             ast.Node `yaml:"ca_file"`
+	CAFile             ast.Node `yaml:"ca_file"` // read and checked while loading
 	ServerName         ast.Node `yaml:"server_name"`
-	MinDaysLeft        ast.Node `yaml:"min_days_left"`
+	MinDaysLeft        ast.Node `yaml:"min_days_left"` // 0: off
 }
 
+// dnsYAML is the dns block: resolver, record type, expected answers.
 type dnsYAML struct {
 	Server          ast.Node       `yaml:"server"`
 	RecordType      ast.Node       `yaml:"record_type"`
 	ExpectedAnswers list[ast.Node] `yaml:"expected_answers"`
 }
 
+// grpcYAML is the grpc block: health service name, TLS or not.
 type grpcYAML struct {
 	Service ast.Node `yaml:"service"`
 	TLS     ast.Node `yaml:"tls"`
