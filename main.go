@@ -231,6 +231,7 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 // minFlush is the least time the telemetry flush gets at shutdown.
 const minFlush = time.Second
 
+// later is the later of a and b.
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a

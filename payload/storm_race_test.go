@@ -1,6 +1,6 @@
 //go:build race
 
-package main
+package payload
 
 // The race detector slows every goroutine several times over; the storm
 // tests' latency budgets scale with it (see raceSlowdown in storm_test.go).

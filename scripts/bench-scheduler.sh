@@ -143,7 +143,7 @@ for n in $SIZES; do
   [ -n "$b" ] || continue
   awk -v n="$n" -v o="$o" -v b="$b" 'BEGIN { printf "%s checks: heartbeat uses %.2f× the CPU per probe of blackbox_exporter (%s vs %s CPU s per 1,000)\n", n, o / b, o, b }'
 done
-# Verdict against the issue's targets, at the largest size measured.
+# Verdict against the targets above, at the largest size measured.
 last="${SIZES##* }"
 o="${OURS[$last]}"
 awk -v p99="$(field lateness_p99_ms "$o")" -v rss="$(field peak_rss_mb "$o")" -v n="$last" \

@@ -43,37 +43,54 @@ func (c *counts) String() string {
 		c.requests.Load(), c.spans.Load(), c.metricPoints.Load(), c.logRecords.Load())
 }
 
-type traceSink struct {
-	ptraceotlp.UnimplementedGRPCServer
-	c *counts
+// sink counts the export requests of one signal and the items in them.
+type sink[Req, Resp any] struct {
+	c     *counts
+	items *atomic.Int64
+	count func(Req) int
+	resp  func() Resp
 }
 
-func (s *traceSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+// Export counts req and accepts it.
+func (s *sink[Req, Resp]) Export(_ context.Context, req Req) (Resp, error) {
 	s.c.requests.Add(1)
-	s.c.spans.Add(int64(req.Traces().SpanCount()))
-	return ptraceotlp.NewExportResponse(), nil
+	s.items.Add(int64(s.count(req)))
+	return s.resp(), nil
 }
 
-type metricSink struct {
-	pmetricotlp.UnimplementedGRPCServer
-	c *counts
+// The generated servers must embed their Unimplemented type; one level down,
+// its Export gives way to the sink's.
+type (
+	traceServer struct {
+		ptraceotlp.UnimplementedGRPCServer
+	}
+	metricServer struct {
+		pmetricotlp.UnimplementedGRPCServer
+	}
+	logServer struct {
+		plogotlp.UnimplementedGRPCServer
+	}
+)
+
+// newSink counts into items the requests' items as count finds them.
+func newSink[Req, Resp any](c *counts, items *atomic.Int64, count func(Req) int, resp func() Resp) *sink[Req, Resp] {
+	return &sink[Req, Resp]{c: c, items: items, count: count, resp: resp}
 }
 
-func (s *metricSink) Export(_ context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	s.c.requests.Add(1)
-	s.c.metricPoints.Add(int64(req.Metrics().DataPointCount()))
-	return pmetricotlp.NewExportResponse(), nil
-}
-
-type logSink struct {
-	plogotlp.UnimplementedGRPCServer
-	c *counts
-}
-
-func (s *logSink) Export(_ context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	s.c.requests.Add(1)
-	s.c.logRecords.Add(int64(req.Logs().LogRecordCount()))
-	return plogotlp.NewExportResponse(), nil
+// register serves all three signals into c.
+func register(srv *grpc.Server, c *counts) {
+	ptraceotlp.RegisterGRPCServer(srv, &struct {
+		traceServer
+		*sink[ptraceotlp.ExportRequest, ptraceotlp.ExportResponse]
+	}{sink: newSink(c, &c.spans, func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() }, ptraceotlp.NewExportResponse)})
+	pmetricotlp.RegisterGRPCServer(srv, &struct {
+		metricServer
+		*sink[pmetricotlp.ExportRequest, pmetricotlp.ExportResponse]
+	}{sink: newSink(c, &c.metricPoints, func(r pmetricotlp.ExportRequest) int { return r.Metrics().DataPointCount() }, pmetricotlp.NewExportResponse)})
+	plogotlp.RegisterGRPCServer(srv, &struct {
+		logServer
+		*sink[plogotlp.ExportRequest, plogotlp.ExportResponse]
+	}{sink: newSink(c, &c.logRecords, func(r plogotlp.ExportRequest) int { return r.Logs().LogRecordCount() }, plogotlp.NewExportResponse)})
 }
 
 func main() {
@@ -94,9 +111,7 @@ func run() error {
 	}
 	c := &counts{}
 	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, &traceSink{c: c})
-	pmetricotlp.RegisterGRPCServer(srv, &metricSink{c: c})
-	plogotlp.RegisterGRPCServer(srv, &logSink{c: c})
+	register(srv, c)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

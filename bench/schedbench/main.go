@@ -168,17 +168,11 @@ func runChecks(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run here")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end here")
 	_ = fs.Parse(args)
-	if *cpuProfile != "" {
-		fh, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		if err := pprof.StartCPUProfile(fh); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopCPU, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopCPU()
 
 	urls, err := readTargets(*targets, *size)
 	if err != nil {
@@ -258,15 +252,8 @@ func runChecks(args []string) error {
 		return err
 	}
 	cpu := selfCPU() - cpu0
-	if *memProfile != "" {
-		fh, err := os.Create(*memProfile)
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		if err := pprof.WriteHeapProfile(fh); err != nil {
-			return err
-		}
+	if err := writeHeapProfile(*memProfile); err != nil {
+		return err
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -480,4 +467,39 @@ func peakRSSKB(who string) int64 {
 		}
 	}
 	return 0
+}
+
+// startCPUProfile profiles the CPU into path until stop is called; "" profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	fh, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(fh); err != nil {
+		fh.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		fh.Close()
+	}, nil
+}
+
+// writeHeapProfile writes the heap profile to path; "" writes nothing.
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	fh, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(fh); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
 }
