@@ -1,7 +1,6 @@
-package checks
+package probe
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,26 +11,83 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"runtime/pprof"
+
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
-// runProbe runs probe the way the scheduler does: with a context whose
-// timeout is the check's timeout.
-func runProbe(t *testing.T, probe ProbeFunc, tg Target) Result {
+// defaultCaseTimeout is a table case's timeout unless it sets one.
+const defaultCaseTimeout = 3 * time.Second
+
+// newCheck returns c with defaults applied and values derived, as the
+// loaders hand checks to the probers.
+func newCheck(c config.Check) *config.Check {
+	c.ApplyDefaults()
+	return &c
+}
+
+// runProbe runs the prober of tg's check type the way the scheduler does:
+// with a context whose timeout is the check's timeout.
+func runProbe(t *testing.T, parent context.Context, tg Target) Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), tg.Check.Timeout)
+	f, ok := Lookup(tg.Check.Type)
+	if !ok {
+		t.Fatalf("no prober for type %q", tg.Check.Type)
+	}
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, tg.Check.Timeout)
 	defer cancel()
-	return probe(ctx, tg)
+	return f(ctx, tg)
+}
+
+// tableCase is what runTable needs from one row of a prober's table.
+type tableCase struct {
+	name     string
+	check    config.Check // Name is set from name, Timeout defaults to defaultCaseTimeout
+	address  string       // Target.Address, "" for none
+	ctx      context.Context
+	wantType string
+}
+
+// runTable runs every row in parallel against its prober, requires the
+// outcome and bookkeeping assertResult checks, then calls verify (if set).
+func runTable[T any](t *testing.T, rows []T, row func(T) tableCase, verify func(t *testing.T, tc T, c *config.Check, res Result)) {
+	t.Helper()
+	t.Run("group", func(t *testing.T) {
+		for _, r := range rows {
+			tc := row(r)
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				tc.check.Name = tc.name
+				if tc.check.Timeout == 0 {
+					tc.check.Timeout = defaultCaseTimeout
+				}
+				c := newCheck(tc.check)
+				tg := Target{Check: c, Propagator: propagation.TraceContext{}}
+				if tc.address != "" {
+					tg.Address = netip.MustParseAddrPort(tc.address)
+				}
+				res := runProbe(t, tc.ctx, tg)
+				assertResult(t, res, tc.wantType, c.Timeout)
+				if verify != nil {
+					verify(t, r, c, res)
+				}
+			})
+		}
+	})
 }
 
 // assertResult checks the outcome every table case states, and the
@@ -78,127 +134,13 @@ func phaseNames(res Result) []string {
 	return names
 }
 
-// checkLeaks records goroutine and file-descriptor counts now and, when the
-// test (and its subtests and cleanups registered later) end, requires both
-// to come back to that baseline within a deadline.
-func checkLeaks(t *testing.T) {
-	t.Helper()
-	warmUp(t)
-	goroutines := runtime.NumGoroutine()
-	fds := countFDs(t)
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			g, f := runtime.NumGoroutine(), countFDs(t)
-			if g <= goroutines && f <= fds {
-				return
-			}
-			if time.Now().After(deadline) {
-				var buf bytes.Buffer
-				_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
-				t.Errorf("leak: goroutines %d (baseline %d), fds %d (baseline %d)\n%s\n%s",
-					g, goroutines, f, fds, listFDs(), buf.String())
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // polling interval, not a signal
-		}
-	})
-}
-
-// warmUp opens the process-wide descriptors the runtime creates lazily on
-// first network use (netpoller), so they do not count as leaks.
-func warmUp(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// peerIs reports whether res dialled the loopback address 127.0.0.1 (and
+// port, when not "").
+func peerIs(res Result, port string) bool {
+	if res.Peer.Addr() != netip.MustParseAddr("127.0.0.1") {
+		return false
 	}
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	ln.Close()
-}
-
-func countFDs(t *testing.T) int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("cannot count file descriptors: %v", err)
-	}
-	return len(entries)
-}
-
-func listFDs() string {
-	entries, _ := os.ReadDir("/proc/self/fd")
-	var b strings.Builder
-	for _, e := range entries {
-		target, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		b.WriteString(e.Name() + " -> " + target + "\n")
-	}
-	return b.String()
-}
-
-// closedPort returns a 127.0.0.1 address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// hangingListener accepts connections and never answers; it closes them
-// when the test ends.
-func hangingListener(t *testing.T) string {
-	t.Helper()
-	addr, _ := hangingListenerCount(t)
-	return addr
-}
-
-// hangingListenerCount is hangingListener that also reports how many
-// connections it has accepted (and holds open).
-func hangingListenerCount(t *testing.T) (string, func() int) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		done  = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String(), func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(conns)
-	}
+	return port == "" || strconv.Itoa(int(res.Peer.Port())) == port
 }
 
 // testPKI is a private CA and the certificates the TLS tests present.
@@ -292,41 +234,36 @@ func leafCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKe
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
-func TestProberFor(t *testing.T) {
-	for _, typ := range []string{config.TypeHTTP, config.TypeTCP, config.TypeTLS, config.TypeDNS, config.TypeGRPC} {
-		if f, ok := proberFor(typ); !ok || f == nil {
-			t.Errorf("proberFor(%q) = %v, %v; want a prober", typ, f, ok)
+func TestRegistryCoversEveryType(t *testing.T) {
+	for _, typ := range config.Types() {
+		if f, ok := Lookup(typ); !ok || f == nil {
+			t.Errorf("Lookup(%q) = %v, %v; want a prober", typ, f, ok)
 		}
 	}
+	if got, want := len(registry()), len(config.Types()); got != want {
+		t.Errorf("registry has %d probers for %d check types", got, want)
+	}
 	for _, typ := range []string{"", "icmp", "HTTP"} {
-		if _, ok := proberFor(typ); ok {
-			t.Errorf("proberFor(%q) found a prober, want none", typ)
+		if _, ok := Lookup(typ); ok {
+			t.Errorf("Lookup(%q) found a prober, want none", typ)
 		}
 	}
 }
 
-func TestGuard(t *testing.T) {
-	res := guard(func(context.Context, Target) Result { panic("boom") })(context.Background(),
-		Target{Check: &config.Check{Type: config.TypeTCP, Target: "127.0.0.1:1"}})
+func TestRunGuards(t *testing.T) {
+	res := Run(context.Background(), func(context.Context, Target) Result { panic("boom") },
+		Target{Check: newCheck(config.Check{Type: config.TypeTCP, Target: "127.0.0.1:1"})})
 	if res.Success || res.ErrorType != ErrOther || !strings.Contains(res.Reason, "boom") {
 		t.Errorf("panicking prober: got %+v, want a failed run with error.type other", res)
 	}
-	f, _ := proberFor(config.TypeHTTP)
-	if res := f(context.Background(), Target{}); res.Success || res.ErrorType != ErrOther {
+	f, _ := Lookup(config.TypeHTTP)
+	if res := Run(context.Background(), f, Target{}); res.Success || res.ErrorType != ErrOther {
 		t.Errorf("nil check: got %+v, want a failed run with error.type other", res)
 	}
-}
-
-func TestPhaseDurations(t *testing.T) {
-	t0 := time.Now()
-	r := Result{Phases: []PhaseTiming{
-		{Name: PhaseConnect, Start: t0, End: t0.Add(2 * time.Millisecond)},
-		{Name: PhaseTTFB, Start: t0, End: t0.Add(5 * time.Millisecond)},
-		{Name: PhaseConnect, Start: t0, End: t0.Add(3 * time.Millisecond)},
-	}}
-	got := phaseDurations(r)
-	if got[PhaseConnect] != 5*time.Millisecond || got[PhaseTTFB] != 5*time.Millisecond || len(got) != 2 {
-		t.Errorf("phaseDurations = %v", got)
+	res = Run(context.Background(), func(context.Context, Target) Result { return Result{} },
+		Target{Check: newCheck(config.Check{Type: config.TypeTCP, Target: "127.0.0.1:1"})})
+	if res.Start.IsZero() || res.Duration <= 0 || res.ErrorType != ErrOther {
+		t.Errorf("empty result: got %+v, want start, duration and error.type other filled in", res)
 	}
 }
 
@@ -335,10 +272,9 @@ func TestPhaseDurations(t *testing.T) {
 // each run to give back every goroutine and socket it made: cleanup must not
 // depend on the peer closing.
 func TestHangingTargetsReleaseEverything(t *testing.T) {
-	hanging, accepted := hangingListenerCount(t)
+	hanging, accepted := testkit.BlackHole(t)
 	silent := silentUDP(t)
-	warmUp(t)
-	goroutines, fds := runtime.NumGoroutine(), countFDs(t)
+	base := testkit.Snapshot(t)
 	timeout := 200 * time.Millisecond
 	checks := []config.Check{
 		{Type: config.TypeHTTP, Target: "http://" + hanging + "/"},
@@ -350,31 +286,11 @@ func TestHangingTargetsReleaseEverything(t *testing.T) {
 		{Type: config.TypeGRPC, Target: hanging, GRPC: config.GRPCOptions{UseTLS: true}},
 		{Type: config.TypeDNS, Target: "example.test", DNS: config.DNSOptions{Server: silent}},
 	}
-	t.Run("group", func(t *testing.T) {
-		for i := range checks {
-			c := &checks[i]
-			c.Name, c.Timeout = c.Type+" "+c.Target, timeout
-			t.Run(c.Name, func(t *testing.T) {
-				t.Parallel()
-				probe, _ := proberFor(c.Type)
-				res := runProbe(t, probe, Target{Check: c})
-				assertResult(t, res, ErrTimeout, timeout)
-			})
-		}
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		g, f := runtime.NumGoroutine(), countFDs(t)
-		// The hanging server's accepted sockets are still open, by design.
-		if g <= goroutines && f <= fds+accepted() {
-			return
-		}
-		if time.Now().After(deadline) {
-			var buf bytes.Buffer
-			_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
-			t.Fatalf("leak: goroutines %d (baseline %d), fds %d (baseline %d + %d held by the target)\n%s\n%s",
-				g, goroutines, f, fds, accepted(), listFDs(), buf.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not a signal
-	}
+	runTable(t, checks, func(c config.Check) tableCase {
+		c.Timeout = timeout
+		return tableCase{name: c.Type + " " + c.Target, check: c, wantType: ErrTimeout}
+	}, nil)
+	// The hanging server's accepted sockets are still open, by design.
+	base.FDs += accepted()
+	testkit.WaitBaseline(t, base, 5*time.Second)
 }

@@ -1,9 +1,8 @@
-package checks
+package probe
 
 import (
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 // testZone answers the dns cases' questions.
@@ -112,20 +112,21 @@ func closedUDPPort(t *testing.T) string {
 }
 
 func TestDNSProbe(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	server := dnsTestServer(t)
 	silent := silentUDP(t)
 	closed := closedUDPPort(t)
 	_, port, _ := net.SplitHostPort(server)
 
-	tests := []struct {
+	type row = struct {
 		name     string
 		target   string
 		dns      config.DNSOptions
 		timeout  time.Duration
 		wantType string
 		wantMsg  string
-	}{
+	}
+	tests := []row{
 		{name: "A records", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "A", ExpectedAnswers: []string{"5.6.7.8", "1.2.3.4"}},
 			wantMsg: "example.test A via " + server + ": 1.2.3.4, 5.6.7.8"},
 		{name: "default type A, fqdn target", target: "example.test.", dns: config.DNSOptions{Server: server}},
@@ -142,54 +143,45 @@ func TestDNSProbe(t *testing.T) {
 		{name: "unknown record type", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "BOGUS"}, wantType: ErrOther},
 		{name: "empty name", target: "", dns: config.DNSOptions{Server: server}, wantType: ErrOther},
 	}
-	t.Run("group", func(t *testing.T) {
-		for _, tc := range tests {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				timeout := tc.timeout
-				if timeout == 0 {
-					timeout = 3 * time.Second
-				}
-				check := &config.Check{Name: tc.name, Type: config.TypeDNS, Target: tc.target, Timeout: timeout, DNS: tc.dns}
-				probe, _ := proberFor(config.TypeDNS)
-				res := runProbe(t, probe, Target{Check: check})
-				assertResult(t, res, tc.wantType, timeout)
-				if tc.wantMsg != "" && res.Message != tc.wantMsg {
-					t.Errorf("message %q, want %q", res.Message, tc.wantMsg)
-				}
-				if res.Success {
-					if len(res.Phases) != 1 || res.Phases[0].Name != PhaseDNS {
-						t.Errorf("phases %v, want [dns]", phaseNames(res))
-					}
-					if res.ServerAddress != "127.0.0.1" || strconv.Itoa(res.ServerPort) != port {
-						t.Errorf("server %s:%d, want %s", res.ServerAddress, res.ServerPort, server)
-					}
-				}
-				if !strings.HasPrefix(res.Message, fmt.Sprintf("%s ", tc.target)) {
-					t.Errorf("message %q does not start with the name", res.Message)
-				}
-			})
+	runTable(t, tests, func(tc row) tableCase {
+		return tableCase{name: tc.name, wantType: tc.wantType,
+			check: config.Check{Type: config.TypeDNS, Target: tc.target, Timeout: tc.timeout, DNS: tc.dns}}
+	}, func(t *testing.T, tc row, check *config.Check, res Result) {
+		if tc.wantMsg != "" && res.Message != tc.wantMsg {
+			t.Errorf("message %q, want %q", res.Message, tc.wantMsg)
+		}
+		if res.Success {
+			if len(res.Phases) != 1 || res.Phases[0].Name != PhaseDNS {
+				t.Errorf("phases %v, want [dns]", phaseNames(res))
+			}
+			if !peerIs(res, port) {
+				t.Errorf("server %s, want %s", res.Peer, server)
+			}
+		}
+		if !strings.HasPrefix(res.Message, fmt.Sprintf("%s ", tc.target)) {
+			t.Errorf("message %q does not start with the name", res.Message)
 		}
 	})
 }
 
 func TestDNSServer(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"127.0.0.1:5353", "127.0.0.1:5353"},
-		{"127.0.0.1", "127.0.0.1:53"},
-		{"::1", "[::1]:53"},
-		{"[::1]:5353", "[::1]:5353"},
-		{"ns.example", "ns.example:53"},
+	for _, tc := range []struct {
+		in   config.HostPort
+		want string
+	}{
+		{config.HostPort{Host: "127.0.0.1", Port: 5353}, "127.0.0.1:5353"},
+		{config.HostPort{Host: "::1", Port: 53}, "[::1]:53"},
+		{config.HostPort{Host: "ns.example", Port: 53}, "ns.example:53"},
 	} {
 		if got, err := dnsServer(tc.in); err != nil || got != tc.want {
-			t.Errorf("dnsServer(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			t.Errorf("dnsServer(%v) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
 	cc, err := dns.ClientConfigFromFile(resolvConf)
 	if err != nil || len(cc.Servers) == 0 {
 		t.Skipf("no usable %s: %v", resolvConf, err)
 	}
-	if got, err := dnsServer(""); err != nil || got != net.JoinHostPort(cc.Servers[0], cc.Port) {
-		t.Errorf("dnsServer(\"\") = %q, %v; want the first nameserver of %s", got, err, resolvConf)
+	if got, err := dnsServer(config.HostPort{}); err != nil || got != net.JoinHostPort(cc.Servers[0], cc.Port) {
+		t.Errorf("dnsServer(zero) = %q, %v; want the first nameserver of %s", got, err, resolvConf)
 	}
 }

@@ -1,4 +1,4 @@
-package checks
+package probe
 
 import (
 	"context"
@@ -101,7 +101,7 @@ func TestReason(t *testing.T) {
 		want    string
 	}{
 		{"url error unwrapped", &url.Error{Op: "Get", URL: "http://u:pw@h/?token=abc", Err: errors.New("boom")}, ErrOther, "", "boom"},
-		{"timeout names phase", context.DeadlineExceeded, ErrTimeout, PhaseTTFB, "timed out after 200ms during processing"},
+		{"timeout names phase", context.DeadlineExceeded, ErrTimeout, PhaseProcessing, "timed out after 200ms during processing"},
 		{"timeout without phase", context.DeadlineExceeded, ErrTimeout, "", "timed out after 200ms"},
 		{"plain", failf(ErrStatusCode, "status code 500, want 2xx"), ErrStatusCode, "", "status code 500, want 2xx"},
 	}

@@ -1,13 +1,17 @@
-package checks
+package probe
 
 import (
 	"context"
-	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/heartbeat-sidecar/heartbeat/checks/config"
 )
 
 // resolvConf is where the system resolver is read from when a dns check
@@ -17,29 +21,23 @@ const resolvConf = "/etc/resolv.conf"
 // probeDNS asks the check's server for the target's records of the check's
 // type and requires every expected answer to be among them.
 func probeDNS(ctx context.Context, t Target) Result {
-	res := Result{Start: time.Now()}
-	rec := newPhaseRecorder()
 	c := t.Check
-	rtype := c.DNS.RecordType
-	if rtype == "" {
-		rtype = "A"
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(semconv.DNSQuestionNameKey.String(c.Target))
 	}
-	server, answers, err := doDNS(ctx, t, strings.ToUpper(rtype), &res, rec)
-	finish(ctx, &res, rec, err)
-	prefix := fmt.Sprintf("%s %s", c.Target, strings.ToUpper(rtype))
-	if server != "" {
-		prefix += " via " + server
-	}
-	if res.Success {
-		res.Message = fmt.Sprintf("%s: %s", prefix, strings.Join(answers, ", "))
-	} else {
-		res.Message = fmt.Sprintf("%s: %s", prefix, res.Reason)
-	}
-	return res
+	rtype := strings.ToUpper(c.DNS.RecordType)
+	prefix := c.Target + " " + rtype
+	return measure(ctx, func(res *Result, rec *recorder) (string, error) {
+		server, answers, err := doDNS(ctx, t, rtype, res, rec)
+		if server != "" {
+			prefix += " via " + server
+		}
+		return prefix + ": " + strings.Join(answers, ", "), err
+	}, func(reason string) string { return prefix + ": " + reason })
 }
 
 // doDNS returns the server asked and the answers' data.
-func doDNS(ctx context.Context, t Target, rtype string, res *Result, rec *phaseRecorder) (string, []string, error) {
+func doDNS(ctx context.Context, t Target, rtype string, res *Result, rec *recorder) (string, []string, error) {
 	c := t.Check
 	if c.Target == "" {
 		return "", nil, failf(ErrOther, "empty name")
@@ -48,18 +46,17 @@ func doDNS(ctx context.Context, t Target, rtype string, res *Result, rec *phaseR
 	if !ok {
 		return "", nil, failf(ErrOther, "unknown record type %q", rtype)
 	}
-	server, err := dnsServer(c.DNS.Server)
+	server, err := dnsServer(c.Server)
 	if err != nil {
 		return "", nil, err
 	}
-	res.ServerAddress, res.ServerPort = splitAddr(server)
 
 	msg := new(dns.Msg)
 	msg.SetQuestion(dns.Fqdn(c.Target), qtype)
 	rec.start(PhaseDNS)
-	resp, err := exchange(ctx, "udp", server, msg)
+	resp, err := exchange(ctx, "udp", server, msg, res)
 	if err == nil && resp.Truncated {
-		resp, err = exchange(ctx, "tcp", server, msg)
+		resp, err = exchange(ctx, "tcp", server, msg, res)
 	}
 	if err != nil {
 		return server, nil, err
@@ -83,14 +80,11 @@ func doDNS(ctx context.Context, t Target, rtype string, res *Result, rec *phaseR
 	return server, answers, nil
 }
 
-// dnsServer is host:port of the resolver to ask: the configured one (port 53
-// when none is given) or the first nameserver of resolv.conf.
-func dnsServer(configured string) (string, error) {
-	if configured != "" {
-		if _, _, err := net.SplitHostPort(configured); err != nil {
-			return net.JoinHostPort(configured, "53"), nil
-		}
-		return configured, nil
+// dnsServer is host:port of the resolver to ask: the configured one or,
+// when none is, the first nameserver of resolv.conf.
+func dnsServer(configured config.HostPort) (string, error) {
+	if configured.Host != "" {
+		return configured.String(), nil
 	}
 	cc, err := dns.ClientConfigFromFile(resolvConf)
 	if err != nil {
@@ -102,15 +96,19 @@ func dnsServer(configured string) (string, error) {
 	return net.JoinHostPort(cc.Servers[0], cc.Port), nil
 }
 
-// exchange sends one query over a fresh connection; miekg/dns obeys only the
-// context's deadline, so cancellation is wired to the connection here.
-func exchange(ctx context.Context, network, server string, msg *dns.Msg) (*dns.Msg, error) {
+// exchange sends one query over a fresh connection and notes its peer in
+// res; miekg/dns obeys only the context's deadline, so cancellation is wired
+// to the connection here.
+func exchange(ctx context.Context, network, server string, msg *dns.Msg, res *Result) (*dns.Msg, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, server)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
+	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
+		res.Peer = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
 	stop := withConnDeadline(ctx, conn)
 	defer stop()
 	if err := ctx.Err(); err != nil {

@@ -1,4 +1,4 @@
-package checks
+package probe
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
@@ -22,20 +21,14 @@ import (
 // probeGRPC calls grpc.health.v1.Health/Check for the check's service over a
 // fresh connection; anything but SERVING fails the run.
 func probeGRPC(ctx context.Context, t Target) Result {
-	res := Result{Start: time.Now()}
-	rec := newPhaseRecorder()
 	svc := t.Check.GRPC.Service
 	if svc == "" {
 		svc = "(server)"
 	}
-	err := doGRPC(ctx, t, &res, rec)
-	finish(ctx, &res, rec, err)
-	if res.Success {
-		res.Message = fmt.Sprintf("gRPC health of %s at %s: SERVING", svc, dialAddress(t))
-	} else {
-		res.Message = fmt.Sprintf("gRPC health of %s at %s: %s", svc, dialAddress(t), res.Reason)
-	}
-	return res
+	prefix := fmt.Sprintf("gRPC health of %s at %s: ", svc, dialAddress(t))
+	return measure(ctx, func(res *Result, rec *recorder) (string, error) {
+		return prefix + "SERVING", doGRPC(ctx, t, res, rec)
+	}, func(reason string) string { return prefix + reason })
 }
 
 // connEvents collects what happens on grpc's goroutines while it connects:
@@ -59,15 +52,15 @@ func (e *connEvents) get() (*tls.ConnectionState, error) {
 	return e.state, e.err
 }
 
-func doGRPC(ctx context.Context, t Target, res *Result, rec *phaseRecorder) error {
+func doGRPC(ctx context.Context, t Target, res *Result, rec *recorder) error {
 	c := t.Check
 	addr := dialAddress(t)
-	if c.Target == "" {
+	if c.Server.Host == "" {
 		return failf(ErrOther, "empty address")
 	}
 	events := &connEvents{}
 	var creds credentials.TransportCredentials = insecure.NewCredentials()
-	if c.GRPC.UseTLS {
+	if c.UsesTLS() {
 		// ServerName "" lets grpc use the target's host (the authority),
 		// never the override address.
 		cfg, err := tlsConfig(c.TLS, "")
@@ -82,13 +75,13 @@ func doGRPC(ctx context.Context, t Target, res *Result, rec *phaseRecorder) erro
 			events.setErr(err)
 			return nil, err
 		}
-		if !c.GRPC.UseTLS {
-			rec.start(PhaseTTFB)
+		if !c.UsesTLS() {
+			rec.start(PhaseProcessing)
 		}
 		return conn, nil
 	}
 	// passthrough: the target is dialled as given, by our dialer, once.
-	cc, err := grpc.NewClient("passthrough:///"+c.Target,
+	cc, err := grpc.NewClient("passthrough:///"+c.Server.String(),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithContextDialer(dialer),
 		grpc.WithUserAgent(userAgent),
@@ -108,7 +101,7 @@ func doGRPC(ctx context.Context, t Target, res *Result, rec *phaseRecorder) erro
 	}
 	resp, err := grpc_health_v1.NewHealthClient(cc).Check(callCtx, &grpc_health_v1.HealthCheckRequest{Service: c.GRPC.Service})
 	if err == nil {
-		rec.end(PhaseTTFB) // on failure finish closes it and names it in a timeout's reason
+		rec.end(PhaseProcessing) // on failure finish closes it and names it in a timeout's reason
 	}
 	state, connErr := events.get()
 	certErr := checkCert(res, state, c.TLS.MinDaysLeft)
@@ -130,7 +123,7 @@ func doGRPC(ctx context.Context, t Target, res *Result, rec *phaseRecorder) erro
 // recordingCreds times the TLS handshake and keeps its error and state.
 type recordingCreds struct {
 	credentials.TransportCredentials
-	rec    *phaseRecorder
+	rec    *recorder
 	events *connEvents
 }
 
@@ -147,7 +140,7 @@ func (c *recordingCreds) ClientHandshake(ctx context.Context, authority string, 
 		c.events.state = &ti.State
 		c.events.mu.Unlock()
 	}
-	c.rec.start(PhaseTTFB)
+	c.rec.start(PhaseProcessing)
 	return conn, info, nil
 }
 

@@ -1,4 +1,4 @@
-package checks
+package probe
 
 import (
 	"io"
@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 func TestTLSProbe(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	pki := newTestPKI(t)
 	drain := func(c net.Conn) { io.Copy(io.Discard, c) }
 	valid := tcpServer(t, &pki.valid, drain)
@@ -21,19 +22,20 @@ func TestTLSProbe(t *testing.T) {
 	expiring := tcpServer(t, &pki.expiring, drain)
 	wrongHost := tcpServer(t, &pki.wrongHost, drain)
 	plain := tcpServer(t, nil, banner)
-	hanging := hangingListener(t)
-	closed := closedPort(t)
+	hanging, _ := testkit.BlackHole(t)
+	closed := testkit.ClosedAddr(t)
 	_, validPort, _ := net.SplitHostPort(valid)
 	ca := config.TLSOptions{CAFile: pki.caFile}
 
-	tests := []struct {
+	type row = struct {
 		name     string
 		target   string
 		address  string
 		tls      config.TLSOptions
 		timeout  time.Duration
 		wantType string
-	}{
+	}
+	tests := []row{
 		{name: "valid", target: valid, tls: ca},
 		{name: "valid by name", target: "localhost:" + validPort, tls: ca},
 		{name: "valid, min days ok", target: valid, tls: config.TLSOptions{CAFile: pki.caFile, MinDaysLeft: 60}},
@@ -54,34 +56,24 @@ func TestTLSProbe(t *testing.T) {
 		{name: "address override keeps SNI", target: "heartbeat.test:" + validPort, address: valid, tls: ca},
 		{name: "address override, name not in cert", target: "other.example:" + validPort, address: valid, tls: ca, wantType: ErrTLS},
 	}
-	t.Run("group", func(t *testing.T) {
-		for _, tc := range tests {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				timeout := tc.timeout
-				if timeout == 0 {
-					timeout = 3 * time.Second
-				}
-				check := &config.Check{Name: tc.name, Type: config.TypeTLS, Target: tc.target, Timeout: timeout, TLS: tc.tls}
-				probe, _ := proberFor(config.TypeTLS)
-				res := runProbe(t, probe, Target{Check: check, Address: tc.address})
-				assertResult(t, res, tc.wantType, timeout)
-				if tc.wantType == "" {
-					if !slices.Contains(phaseNames(res), PhaseTLS) || !slices.Contains(phaseNames(res), PhaseConnect) {
-						t.Errorf("phases %v lack connect or tls", phaseNames(res))
-					}
-					if !strings.HasSuffix(res.Message, "successful, certificate valid until "+res.CertExpiry.UTC().Format(time.DateOnly)+".") {
-						t.Errorf("message %q", res.Message)
-					}
-				}
-				if tc.wantType == ErrCertExpiring && res.CertExpiry.IsZero() {
-					t.Error("expiring certificate's expiry not recorded")
-				}
-			})
+	runTable(t, tests, func(tc row) tableCase {
+		return tableCase{name: tc.name, address: tc.address, wantType: tc.wantType,
+			check: config.Check{Type: config.TypeTLS, Target: tc.target, Timeout: tc.timeout, TLS: tc.tls}}
+	}, func(t *testing.T, tc row, check *config.Check, res Result) {
+		if tc.wantType == "" {
+			if !slices.Contains(phaseNames(res), PhaseTLS) || !slices.Contains(phaseNames(res), PhaseConnect) {
+				t.Errorf("phases %v lack connect or tls", phaseNames(res))
+			}
+			if !strings.HasSuffix(res.Message, "successful, certificate valid until "+res.CertExpiry.UTC().Format(time.DateOnly)+".") {
+				t.Errorf("message %q", res.Message)
+			}
+		}
+		if tc.wantType == ErrCertExpiring && res.CertExpiry.IsZero() {
+			t.Error("expiring certificate's expiry not recorded")
 		}
 	})
-	check := &config.Check{Type: config.TypeTLS, Target: valid, Timeout: 3 * time.Second, TLS: ca}
-	if res := runProbe(t, probeTLS, Target{Check: check}); !res.CertExpiry.Equal(pki.validNotAft) {
+	check := newCheck(config.Check{Type: config.TypeTLS, Target: valid, Timeout: 3 * time.Second, TLS: ca})
+	if res := runProbe(t, nil, Target{Check: check}); !res.CertExpiry.Equal(pki.validNotAft) {
 		t.Errorf("cert expiry %v, want the leaf's NotAfter %v", res.CertExpiry, pki.validNotAft)
 	}
 }

@@ -1,4 +1,4 @@
-package checks
+package probe
 
 import (
 	"bytes"
@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 const (
@@ -146,7 +147,7 @@ func newTestServer(t *testing.T, cert *tls.Certificate) *httptest.Server {
 }
 
 func TestHTTPProbe(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	pki := newTestPKI(t)
 	plain := newTestServer(t, nil)
 	valid := newTestServer(t, &pki.valid)
@@ -154,14 +155,14 @@ func TestHTTPProbe(t *testing.T) {
 	expired := newTestServer(t, &pki.expired)
 	expiring := newTestServer(t, &pki.expiring)
 	wrongHost := newTestServer(t, &pki.wrongHost)
-	hanging := hangingListener(t)
-	closed := closedPort(t)
+	hanging, _ := testkit.BlackHole(t)
+	closed := testkit.ClosedAddr(t)
 	_, validPort, _ := net.SplitHostPort(valid.Listener.Addr().String())
 	_, plainPort, _ := net.SplitHostPort(plain.Listener.Addr().String())
 	ca := config.TLSOptions{CAFile: pki.caFile}
 	re := regexp.MustCompile
 
-	tests := []struct {
+	type row = struct {
 		name     string
 		target   string
 		http     config.HTTPOptions
@@ -171,16 +172,17 @@ func TestHTTPProbe(t *testing.T) {
 		ctx      context.Context
 		wantType string
 		verify   func(t *testing.T, res Result)
-	}{
-		// The seed's cases.
-		{name: "seed URL success", target: plain.URL + "/ok", verify: func(t *testing.T, res Result) {
+	}
+	tests := []row{
+		// GoHeartbeat's cases.
+		{name: "GoHeartbeat URL success", target: plain.URL + "/ok", verify: func(t *testing.T, res Result) {
 			if want := plain.URL + "/ok: 200 OK"; res.Message != want {
 				t.Errorf("message %q, want %q", res.Message, want)
 			}
-			if res.StatusCode != 200 || res.ServerAddress != "127.0.0.1" || strconv.Itoa(res.ServerPort) != plainPort {
-				t.Errorf("status %d server %s:%d", res.StatusCode, res.ServerAddress, res.ServerPort)
+			if res.StatusCode != 200 || !peerIs(res, plainPort) {
+				t.Errorf("status %d server %s", res.StatusCode, res.Peer)
 			}
-			if want := []string{PhaseConnect, PhaseRequest, PhaseTTFB, PhaseTransfer}; !slices.Equal(phaseNames(res), want) {
+			if want := []string{PhaseConnect, PhaseRequest, PhaseProcessing, PhaseTransfer}; !slices.Equal(phaseNames(res), want) {
 				t.Errorf("phases %v, want %v", phaseNames(res), want)
 			}
 			if !res.HasServerTiming || res.ServerTiming != 12500*time.Microsecond {
@@ -190,15 +192,15 @@ func TestHTTPProbe(t *testing.T) {
 				t.Errorf("cert expiry %v on plain http", res.CertExpiry)
 			}
 		}},
-		{name: "seed URL empty", target: "", wantType: ErrOther},
-		{name: "seed URL unknown host", target: "http://nonexistent.invalid/", wantType: ErrDNS, verify: func(t *testing.T, res Result) {
+		{name: "GoHeartbeat URL empty", target: "", wantType: ErrOther},
+		{name: "GoHeartbeat URL unknown host", target: "http://nonexistent.invalid/", wantType: ErrDNS, verify: func(t *testing.T, res Result) {
 			if !strings.Contains(res.Reason, "nonexistent.invalid") {
 				t.Errorf("reason %q does not name the host", res.Reason)
 			}
 		}},
-		{name: "seed URL timeout", target: "http://" + hanging + "/", timeout: 200 * time.Millisecond, wantType: ErrTimeout,
+		{name: "GoHeartbeat URL timeout", target: "http://" + hanging + "/", timeout: 200 * time.Millisecond, wantType: ErrTimeout,
 			verify: func(t *testing.T, res Result) {
-				if !strings.Contains(res.Reason, "during "+PhaseTTFB) {
+				if !strings.Contains(res.Reason, "during "+PhaseProcessing) {
 					t.Errorf("reason %q does not name the phase", res.Reason)
 				}
 			}},
@@ -286,7 +288,7 @@ func TestHTTPProbe(t *testing.T) {
 			if !res.CertExpiry.Equal(pki.validNotAft) {
 				t.Errorf("cert expiry %v, want %v", res.CertExpiry, pki.validNotAft)
 			}
-			if want := []string{PhaseConnect, PhaseTLS, PhaseRequest, PhaseTTFB, PhaseTransfer}; !slices.Equal(phaseNames(res), want) {
+			if want := []string{PhaseConnect, PhaseTLS, PhaseRequest, PhaseProcessing, PhaseTransfer}; !slices.Equal(phaseNames(res), want) {
 				t.Errorf("phases %v, want %v", phaseNames(res), want)
 			}
 		}},
@@ -311,44 +313,28 @@ func TestHTTPProbe(t *testing.T) {
 		// Target.Address: dial it, keep Host and SNI from the URL.
 		{name: "address override TLS", target: "https://" + pki.overrideHost + ":" + validPort + "/host", tls: ca,
 			address: valid.Listener.Addr().String(), verify: func(t *testing.T, res Result) {
-				if res.ServerAddress != "127.0.0.1" || strconv.Itoa(res.ServerPort) != validPort {
-					t.Errorf("dialled %s:%d, want the override", res.ServerAddress, res.ServerPort)
+				if !peerIs(res, validPort) {
+					t.Errorf("dialled %s, want the override", res.Peer)
 				}
 			}},
 		{name: "address override plain", target: "http://heartbeat.test:" + plainPort + "/host", address: plain.Listener.Addr().String()},
 		{name: "address override to closed port", target: plain.URL + "/ok", address: closed, wantType: ErrConnectionRefused},
 	}
 
-	t.Run("group", func(t *testing.T) {
-		for _, tc := range tests {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				timeout := tc.timeout
-				if timeout == 0 {
-					timeout = 3 * time.Second
-				}
-				check := &config.Check{Name: tc.name, Type: config.TypeHTTP, Target: tc.target, Timeout: timeout, HTTP: tc.http, TLS: tc.tls}
-				parent := tc.ctx
-				if parent == nil {
-					parent = context.Background()
-				}
-				ctx, cancel := context.WithTimeout(parent, timeout)
-				defer cancel()
-				probe, _ := proberFor(config.TypeHTTP)
-				res := probe(ctx, Target{Check: check, Address: tc.address, Propagator: propagation.TraceContext{}})
-				assertResult(t, res, tc.wantType, timeout)
-				for _, s := range []string{testSecret, testTokenSecret} {
-					if strings.Contains(res.Reason+res.Message, s) {
-						t.Errorf("secret leaked: reason %q message %q", res.Reason, res.Message)
-					}
-				}
-				if !strings.HasPrefix(res.Message, check.DisplayTarget()+": ") {
-					t.Errorf("message %q does not start with the target", res.Message)
-				}
-				if tc.verify != nil {
-					tc.verify(t, res)
-				}
-			})
+	runTable(t, tests, func(tc row) tableCase {
+		return tableCase{name: tc.name, address: tc.address, ctx: tc.ctx, wantType: tc.wantType,
+			check: config.Check{Type: config.TypeHTTP, Target: tc.target, Timeout: tc.timeout, HTTP: tc.http, TLS: tc.tls}}
+	}, func(t *testing.T, tc row, check *config.Check, res Result) {
+		for _, s := range []string{testSecret, testTokenSecret} {
+			if strings.Contains(res.Reason+res.Message, s) {
+				t.Errorf("secret leaked: reason %q message %q", res.Reason, res.Message)
+			}
+		}
+		if !strings.HasPrefix(res.Message, check.DisplayTarget()+": ") {
+			t.Errorf("message %q does not start with the target", res.Message)
+		}
+		if tc.verify != nil {
+			tc.verify(t, res)
 		}
 	})
 }
@@ -365,7 +351,7 @@ func wantStatus(code int) func(*testing.T, Result) {
 // TestHTTPInfiniteBodyMemory pins that an endless body costs bounded memory:
 // discarded when no regexp needs it, capped at maxBodyBytes when one does.
 func TestHTTPInfiniteBodyMemory(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	srv := newTestServer(t, nil)
 	for _, tc := range []struct {
 		name     string
@@ -376,10 +362,10 @@ func TestHTTPInfiniteBodyMemory(t *testing.T) {
 		{"kept", config.HTTPOptions{BodyMatches: []*regexp.Regexp{regexp.MustCompile("x")}}, 3 * maxBodyBytes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			check := &config.Check{Type: config.TypeHTTP, Target: srv.URL + "/infinite", Timeout: 10 * time.Second, HTTP: tc.opts}
+			check := newCheck(config.Check{Type: config.TypeHTTP, Target: srv.URL + "/infinite", Timeout: 10 * time.Second, HTTP: tc.opts})
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			res := runProbe(t, probeHTTP, Target{Check: check})
+			res := runProbe(t, nil, Target{Check: check})
 			runtime.ReadMemStats(&after)
 			assertResult(t, res, ErrBodyTooLarge, check.Timeout)
 			// TotalAlloc also counts the server's side, which writes from
@@ -401,8 +387,8 @@ func BenchmarkProbeHTTP(b *testing.B) {
 		io.WriteString(w, body)
 	}))
 	defer srv.Close()
-	check := &config.Check{Type: config.TypeHTTP, Target: srv.URL + "/heartbeat/65536", Timeout: 5 * time.Second,
-		HTTP: config.HTTPOptions{BodyMatches: []*regexp.Regexp{regexp.MustCompile("^0123")}}}
+	check := newCheck(config.Check{Type: config.TypeHTTP, Target: srv.URL + "/heartbeat/65536", Timeout: 5 * time.Second,
+		HTTP: config.HTTPOptions{BodyMatches: []*regexp.Regexp{regexp.MustCompile("^0123")}}})
 	b.ReportAllocs()
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), check.Timeout)

@@ -1,7 +1,11 @@
-package checks
+// Package probe holds the probers: one file per protocol behind one
+// function type, registered by check type in registry.go, plus the phase
+// timing, connection helpers and error classification they share.
+package probe
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -12,25 +16,23 @@ import (
 // Target is the concrete endpoint one run probes.
 type Target struct {
 	Check *config.Check
-	// Address, when set, is the "ip:port" to dial instead of resolving the
-	// check's host (each_address runs); Host header and SNI keep the name.
-	Address string
+	// Address, when valid, is dialled instead of the check's host; Host header and SNI keep the name.
+	Address netip.AddrPort
 	// Propagator injects the run's trace context into outgoing requests; nil sends none.
 	Propagator propagation.TextMapPropagator
 }
 
-// ProbeFunc runs one probe of t and reports what it measured; it never panics
-// and returns within ctx's deadline.
+// ProbeFunc runs one probe of t and reports what it measured, within ctx's deadline.
 type ProbeFunc func(ctx context.Context, t Target) Result
 
 // Phase names, as they appear in the probe.phase.duration metric's phase attribute.
 const (
-	PhaseDNS      = "dns"
-	PhaseConnect  = "connect"
-	PhaseTLS      = "tls"
-	PhaseRequest  = "request"    // writing the request
-	PhaseTTFB     = "processing" // request written until first response byte
-	PhaseTransfer = "transfer"   // first byte until body read
+	PhaseDNS        = "dns"
+	PhaseConnect    = "connect"
+	PhaseTLS        = "tls"
+	PhaseRequest    = "request"    // writing the request
+	PhaseProcessing = "processing" // request written until the first response byte
+	PhaseTransfer   = "transfer"   // first byte until body read
 )
 
 // Error types: the fixed set of error.type values a failed run reports.
@@ -65,16 +67,14 @@ type Result struct {
 	ErrorType string
 	// Reason says why the run failed, free of secrets (no headers, bodies or URL passwords).
 	Reason string
-	// Message is the seed-style line: "http://host/path: 200 OK",
-	// "Connection to 10.0.0.1:22 successful.".
+	// Message is the GoHeartbeat-style line, such as "Connection to 10.0.0.1:22 successful.".
 	Message  string
 	Start    time.Time
 	Duration time.Duration
 	Phases   []PhaseTiming
-	// ServerAddress and ServerPort are what was actually dialled.
-	ServerAddress string
-	ServerPort    int
-	StatusCode    int // http only; 0 otherwise
+	// Peer is the address actually dialled; zero when no connection was made.
+	Peer       netip.AddrPort
+	StatusCode int // http only; 0 otherwise
 	// ServerTiming is the app duration the server reported in Server-Timing; ok false when absent.
 	ServerTiming    time.Duration
 	HasServerTiming bool

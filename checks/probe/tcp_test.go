@@ -1,4 +1,4 @@
-package checks
+package probe
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 // tcpServer serves each accepted connection with handle (TLS when cert is
@@ -95,7 +96,7 @@ var (
 )
 
 func TestTCPProbe(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	pki := newTestPKI(t)
 	open := tcpServer(t, nil, closeAtOnce)
 	sshd := tcpServer(t, nil, banner)
@@ -105,12 +106,12 @@ func TestTCPProbe(t *testing.T) {
 	reset := tcpServer(t, nil, resetAtOnce)
 	tlsPong := tcpServer(t, &pki.valid, tlsHandshakeThenRead)
 	selfSigned := tcpServer(t, &pki.selfSigned, tlsHandshakeThenRead)
-	hanging := hangingListener(t)
-	closed := closedPort(t)
+	hanging, _ := testkit.BlackHole(t)
+	closed := testkit.ClosedAddr(t)
 	_, tlsPort, _ := net.SplitHostPort(tlsPong)
 	re := regexp.MustCompile
 
-	tests := []struct {
+	type row = struct {
 		name     string
 		target   string
 		address  string
@@ -119,11 +120,12 @@ func TestTCPProbe(t *testing.T) {
 		timeout  time.Duration
 		wantType string
 		wantMsg  string
-	}{
-		// The seed's cases.
-		{name: "seed TCP success", target: open, wantMsg: "Connection to " + open + " successful."},
-		{name: "seed TCP empty", target: "", wantType: ErrOther},
-		{name: "seed TCP closed port", target: closed, wantType: ErrConnectionRefused},
+	}
+	tests := []row{
+		// GoHeartbeat's cases.
+		{name: "GoHeartbeat TCP success", target: open, wantMsg: "Connection to " + open + " successful."},
+		{name: "GoHeartbeat TCP empty", target: "", wantType: ErrOther},
+		{name: "GoHeartbeat TCP closed port", target: closed, wantType: ErrConnectionRefused},
 		{name: "unknown host", target: "nonexistent.invalid:22", wantType: ErrDNS},
 		{name: "not host:port", target: "127.0.0.1", wantType: ErrOther},
 
@@ -153,31 +155,21 @@ func TestTCPProbe(t *testing.T) {
 			wantMsg: "Connection to " + tlsPong + " successful."},
 		{name: "address override closed", target: open, address: closed, wantType: ErrConnectionRefused},
 	}
-	t.Run("group", func(t *testing.T) {
-		for _, tc := range tests {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				timeout := tc.timeout
-				if timeout == 0 {
-					timeout = 3 * time.Second
-				}
-				check := &config.Check{Name: tc.name, Type: config.TypeTCP, Target: tc.target, Timeout: timeout, TCP: tc.tcp, TLS: tc.tls}
-				probe, _ := proberFor(config.TypeTCP)
-				res := runProbe(t, probe, Target{Check: check, Address: tc.address})
-				assertResult(t, res, tc.wantType, timeout)
-				if tc.wantMsg != "" && res.Message != tc.wantMsg {
-					t.Errorf("message %q, want %q", res.Message, tc.wantMsg)
-				}
-				if tc.wantType != "" && !strings.HasPrefix(res.Message, "Connection to ") {
-					t.Errorf("message %q", res.Message)
-				}
-				if res.Success && res.ServerAddress != "127.0.0.1" {
-					t.Errorf("server address %q", res.ServerAddress)
-				}
-				if res.Success && tc.tcp.UseTLS && res.CertExpiry.IsZero() {
-					t.Error("TLS run recorded no certificate expiry")
-				}
-			})
+	runTable(t, tests, func(tc row) tableCase {
+		return tableCase{name: tc.name, address: tc.address, wantType: tc.wantType,
+			check: config.Check{Type: config.TypeTCP, Target: tc.target, Timeout: tc.timeout, TCP: tc.tcp, TLS: tc.tls}}
+	}, func(t *testing.T, tc row, check *config.Check, res Result) {
+		if tc.wantMsg != "" && res.Message != tc.wantMsg {
+			t.Errorf("message %q, want %q", res.Message, tc.wantMsg)
+		}
+		if tc.wantType != "" && !strings.HasPrefix(res.Message, "Connection to ") {
+			t.Errorf("message %q", res.Message)
+		}
+		if res.Success && !peerIs(res, "") {
+			t.Errorf("server address %s", res.Peer)
+		}
+		if res.Success && tc.tcp.UseTLS && res.CertExpiry.IsZero() {
+			t.Error("TLS run recorded no certificate expiry")
 		}
 	})
 }

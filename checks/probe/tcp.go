@@ -1,14 +1,12 @@
-package checks
+package probe
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"regexp"
-	"time"
 )
 
 // maxExpectBytes bounds what a tcp check reads while waiting for its expect
@@ -18,23 +16,18 @@ const maxExpectBytes = 64 << 10
 // probeTCP connects to host:port, optionally over TLS, optionally sends a
 // string and waits for a pattern.
 func probeTCP(ctx context.Context, t Target) Result {
-	res := Result{Start: time.Now()}
-	rec := newPhaseRecorder()
 	addr := dialAddress(t)
-	err := doTCP(ctx, t, addr, &res, rec)
-	finish(ctx, &res, rec, err)
-	if res.Success {
-		// The seed's line, kept verbatim for users grepping their syslog.
-		res.Message = fmt.Sprintf("Connection to %s successful.", addr)
-	} else {
-		res.Message = fmt.Sprintf("Connection to %s failed: %s", addr, res.Reason)
-	}
-	return res
+	return measure(ctx, func(res *Result, rec *recorder) (string, error) {
+		// GoHeartbeat's line, kept verbatim for users grepping their syslog.
+		return fmt.Sprintf("Connection to %s successful.", addr), doTCP(ctx, t, addr, res, rec)
+	}, func(reason string) string {
+		return fmt.Sprintf("Connection to %s failed: %s", addr, reason)
+	})
 }
 
-func doTCP(ctx context.Context, t Target, addr string, res *Result, rec *phaseRecorder) error {
+func doTCP(ctx context.Context, t Target, addr string, res *Result, rec *recorder) error {
 	opts := t.Check.TCP
-	conn, state, err := connect(ctx, t, addr, opts.UseTLS, rec)
+	conn, state, err := connect(ctx, t, addr, rec)
 	if err != nil {
 		return err
 	}
@@ -42,10 +35,7 @@ func doTCP(ctx context.Context, t Target, addr string, res *Result, rec *phaseRe
 	stop := withConnDeadline(ctx, conn)
 	defer stop()
 
-	var certErr error
-	if state != nil {
-		certErr = checkCert(res, state, t.Check.TLS.MinDaysLeft)
-	}
+	certErr := checkCert(res, state, t.Check.TLS.MinDaysLeft)
 	if opts.Send != "" {
 		rec.start(PhaseRequest)
 		if _, err := io.WriteString(conn, opts.Send); err != nil {
@@ -54,54 +44,13 @@ func doTCP(ctx context.Context, t Target, addr string, res *Result, rec *phaseRe
 		rec.end(PhaseRequest)
 	}
 	if opts.Expect != nil {
-		rec.start(PhaseTTFB)
+		rec.start(PhaseProcessing)
 		if err := expect(conn, opts.Expect); err != nil {
 			return err // phase left open for finish
 		}
-		rec.end(PhaseTTFB)
+		rec.end(PhaseProcessing)
 	}
 	return certErr
-}
-
-// dialAddress is the host:port a tcp, tls or grpc run dials.
-func dialAddress(t Target) string {
-	if t.Address != "" {
-		return t.Address
-	}
-	return t.Check.Target
-}
-
-// connect dials addr and, with useTLS, completes a handshake verified
-// against the check's TLS options and the target's host name (never the
-// override address's). The returned state is nil without TLS.
-func connect(ctx context.Context, t Target, addr string, useTLS bool, rec *phaseRecorder) (net.Conn, *tls.ConnectionState, error) {
-	if addr == "" {
-		return nil, nil, failf(ErrOther, "empty address")
-	}
-	var cfg *tls.Config
-	if useTLS {
-		host, _, err := net.SplitHostPort(t.Check.Target)
-		if err != nil {
-			return nil, nil, failf(ErrOther, "target %q is not host:port: %v", t.Check.Target, err)
-		}
-		if cfg, err = tlsConfig(t.Check.TLS, host); err != nil {
-			return nil, nil, err
-		}
-	}
-	conn, err := dial(ctx, rec, "tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !useTLS {
-		return conn, nil, nil
-	}
-	tc, err := handshake(ctx, rec, conn, cfg)
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	state := tc.ConnectionState()
-	return tc, &state, nil
 }
 
 // expect reads until re matches what has arrived, the peer closes, the cap is

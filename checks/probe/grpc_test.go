@@ -1,4 +1,4 @@
-package checks
+package probe
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 // requireTraceparent rejects health checks of "svc.trace" that do not carry
@@ -65,19 +65,19 @@ func grpcHealthServer(t *testing.T, cert *tls.Certificate, withHealth bool) stri
 }
 
 func TestGRPCProbe(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	pki := newTestPKI(t)
 	plain := grpcHealthServer(t, nil, true)
 	secure := grpcHealthServer(t, &pki.valid, true)
 	selfSigned := grpcHealthServer(t, &pki.selfSigned, true)
 	noHealth := grpcHealthServer(t, nil, false)
-	hanging := hangingListener(t)
-	closed := closedPort(t)
+	hanging, _ := testkit.BlackHole(t)
+	closed := testkit.ClosedAddr(t)
 	_, securePort, _ := net.SplitHostPort(secure)
 	ca := config.TLSOptions{CAFile: pki.caFile}
 	traced := trace.ContextWithSpanContext(context.Background(), testSpanContext())
 
-	tests := []struct {
+	type row = struct {
 		name     string
 		target   string
 		address  string
@@ -87,7 +87,8 @@ func TestGRPCProbe(t *testing.T) {
 		timeout  time.Duration
 		wantType string
 		wantMsg  string
-	}{
+	}
+	tests := []row{
 		{name: "server health", target: plain, wantMsg: "gRPC health of (server) at " + plain + ": SERVING"},
 		{name: "service serving", target: plain, grpc: config.GRPCOptions{Service: "svc.up"}},
 		{name: "service not serving", target: plain, grpc: config.GRPCOptions{Service: "svc.down"}, wantType: ErrGRPCNotServing},
@@ -108,37 +109,21 @@ func TestGRPCProbe(t *testing.T) {
 			grpc: config.GRPCOptions{UseTLS: true}, tls: ca, wantMsg: "gRPC health of (server) at " + secure + ": SERVING"},
 		{name: "address override closed", target: plain, address: closed, wantType: ErrConnectionRefused},
 	}
-	t.Run("group", func(t *testing.T) {
-		for _, tc := range tests {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				timeout := tc.timeout
-				if timeout == 0 {
-					timeout = 3 * time.Second
-				}
-				check := &config.Check{Name: tc.name, Type: config.TypeGRPC, Target: tc.target, Timeout: timeout, GRPC: tc.grpc, TLS: tc.tls}
-				parent := tc.ctx
-				if parent == nil {
-					parent = context.Background()
-				}
-				ctx, cancel := context.WithTimeout(parent, timeout)
-				defer cancel()
-				probe, _ := proberFor(config.TypeGRPC)
-				res := probe(ctx, Target{Check: check, Address: tc.address, Propagator: propagation.TraceContext{}})
-				assertResult(t, res, tc.wantType, timeout)
-				if tc.wantMsg != "" && res.Message != tc.wantMsg {
-					t.Errorf("message %q, want %q", res.Message, tc.wantMsg)
-				}
-				if !strings.HasPrefix(res.Message, "gRPC health of ") {
-					t.Errorf("message %q", res.Message)
-				}
-				if res.Success && tc.grpc.UseTLS && res.CertExpiry.IsZero() {
-					t.Error("TLS run recorded no certificate expiry")
-				}
-				if res.Success && res.ServerAddress != "127.0.0.1" {
-					t.Errorf("server address %q", res.ServerAddress)
-				}
-			})
+	runTable(t, tests, func(tc row) tableCase {
+		return tableCase{name: tc.name, address: tc.address, ctx: tc.ctx, wantType: tc.wantType,
+			check: config.Check{Type: config.TypeGRPC, Target: tc.target, Timeout: tc.timeout, GRPC: tc.grpc, TLS: tc.tls}}
+	}, func(t *testing.T, tc row, check *config.Check, res Result) {
+		if tc.wantMsg != "" && res.Message != tc.wantMsg {
+			t.Errorf("message %q, want %q", res.Message, tc.wantMsg)
+		}
+		if !strings.HasPrefix(res.Message, "gRPC health of ") {
+			t.Errorf("message %q", res.Message)
+		}
+		if res.Success && tc.grpc.UseTLS && res.CertExpiry.IsZero() {
+			t.Error("TLS run recorded no certificate expiry")
+		}
+		if res.Success && !peerIs(res, "") {
+			t.Errorf("server address %s", res.Peer)
 		}
 	})
 }

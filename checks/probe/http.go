@@ -1,21 +1,20 @@
-package checks
+package probe
 
 import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
 )
@@ -26,81 +25,49 @@ const (
 	maxBodyBytes = 10 << 20
 	// maxHeaderBytes caps the response header block.
 	maxHeaderBytes = 1 << 20
-	// defaultMaxRedirects applies when a check built in code leaves
-	// MaxRedirects at 0 (the loaders default it to 10 as well).
-	defaultMaxRedirects = 10
 	// userAgent identifies probes in target logs unless a check sets its own.
 	userAgent = "heartbeat-probe"
 )
 
 // probeHTTP requests the check's URL over a fresh connection and applies its
-// assertions: status code, headers, body regexps, certificate expiry.
+// assertions: status code, headers, body regexps, certificate expiry. It
+// puts url.full and http.request.method on the run's span.
 func probeHTTP(ctx context.Context, t Target) Result {
-	res := Result{Start: time.Now()}
-	rec := newPhaseRecorder()
-	status, err := doHTTP(ctx, t, &res, rec)
-	finish(ctx, &res, rec, err)
-	if res.Success {
-		res.Message = t.Check.DisplayTarget() + ": " + status
-	} else {
-		res.Message = t.Check.DisplayTarget() + ": " + res.Reason
+	display := t.Check.DisplayTarget()
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(semconv.URLFullKey.String(display), semconv.HTTPRequestMethodKey.String(t.Check.HTTP.Method))
 	}
-	return res
+	prefix := display + ": "
+	return measure(ctx, func(res *Result, rec *recorder) (string, error) {
+		status, err := doHTTP(ctx, t, res, rec)
+		return prefix + status, err
+	}, func(reason string) string { return prefix + reason })
 }
 
 // doHTTP runs the request and returns the response's status line ("200 OK").
-func doHTTP(ctx context.Context, t Target, res *Result, rec *phaseRecorder) (string, error) {
+func doHTTP(ctx context.Context, t Target, res *Result, rec *recorder) (string, error) {
 	c := t.Check
 	opts := c.HTTP
-	if c.Target == "" {
+	if c.URL == nil {
 		return "", failf(ErrOther, "empty URL")
 	}
-	u, err := url.Parse(c.Target)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the url.Error repeats the URL, password included
-		}
-		return "", failf(ErrOther, "invalid URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", failf(ErrOther, "unsupported URL scheme %q", u.Scheme)
+	if c.URL.Scheme != "http" && c.URL.Scheme != "https" {
+		return "", failf(ErrOther, "unsupported URL scheme %q", c.URL.Scheme)
 	}
 
 	tlsCfg, err := tlsConfig(c.TLS, "")
 	if err != nil {
 		return "", err
 	}
-	client, transport := newHTTPClient(ctx, t, u, tlsCfg)
+	client, transport := newHTTPClient(ctx, t, tlsCfg)
 	// Cancels a dial still in flight (net/http detaches dials from the
 	// request's cancellation) so nothing outlives the run.
 	defer transport.CloseIdleConnections()
 
-	var body io.Reader
-	if opts.Body != "" {
-		body = strings.NewReader(opts.Body)
-	}
-	method := opts.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, httpTrace(rec)), method, c.Target, body)
+	req, err := newRequest(httptrace.WithClientTrace(ctx, httpTrace(rec)), t)
 	if err != nil {
-		return "", failf(ErrOther, "building request: %v", reason(err, ErrOther, 0, ""))
+		return "", err
 	}
-	req.Header.Set("User-Agent", userAgent)
-	for k, v := range opts.Headers {
-		if strings.EqualFold(k, "Host") {
-			req.Host = v
-			continue
-		}
-		req.Header.Set(k, v)
-	}
-	setBasicAuth(req, c)
-	if t.Propagator != nil {
-		t.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
-	}
-
 	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
@@ -140,13 +107,47 @@ func doHTTP(ctx context.Context, t Target, res *Result, rec *phaseRecorder) (str
 	return resp.Status, nil
 }
 
+// newRequest builds the check's request on a copy of its parsed URL, with
+// the headers, basic auth and trace context it sends.
+func newRequest(ctx context.Context, t Target) (*http.Request, error) {
+	c := t.Check
+	var body io.Reader
+	if c.HTTP.Body != "" {
+		body = strings.NewReader(c.HTTP.Body)
+	}
+	// An empty URL, replaced below: the check's URL is parsed once, in config.
+	req, err := http.NewRequestWithContext(ctx, c.HTTP.Method, "", body)
+	if err != nil {
+		return nil, failf(ErrOther, "building request: %v", err)
+	}
+	u := *c.URL
+	req.URL = &u
+	req.Header.Set("User-Agent", userAgent)
+	for k, v := range c.HTTP.Headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	// basic_auth wins over credentials in the URL's userinfo (net/http
+	// sends those itself otherwise).
+	if ba := c.HTTP.BasicAuth; ba != nil {
+		req.SetBasicAuth(ba.Username, ba.Password)
+	}
+	if t.Propagator != nil {
+		t.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	return req, nil
+}
+
 // newHTTPClient builds a client whose transport never reuses a connection
 // and dials t.Address (when set) for the URL's own host:port, so redirects
 // elsewhere still resolve normally.
-func newHTTPClient(ctx context.Context, t Target, u *url.URL, tlsCfg *tls.Config) (*http.Client, *http.Transport) {
-	override := ""
-	if t.Address != "" {
-		override = canonicalHostPort(u)
+func newHTTPClient(ctx context.Context, t Target, tlsCfg *tls.Config) (*http.Client, *http.Transport) {
+	var override, to string
+	if t.Address.IsValid() {
+		override, to = t.Check.Server.String(), t.Address.String()
 	}
 	deadline, hasDeadline := ctx.Deadline()
 	var d net.Dialer
@@ -154,7 +155,7 @@ func newHTTPClient(ctx context.Context, t Target, u *url.URL, tlsCfg *tls.Config
 		Proxy: nil, // a sidecar probes the mesh directly, not via HTTP_PROXY
 		DialContext: func(dctx context.Context, network, addr string) (net.Conn, error) {
 			if override != "" && addr == override {
-				addr = t.Address
+				addr = to
 			}
 			// net/http strips the request's deadline from dial contexts.
 			if hasDeadline {
@@ -169,18 +170,14 @@ func newHTTPClient(ctx context.Context, t Target, u *url.URL, tlsCfg *tls.Config
 		MaxResponseHeaderBytes: maxHeaderBytes,
 	}
 	opts := t.Check.HTTP
-	maxRedirects := opts.MaxRedirects
-	if maxRedirects <= 0 {
-		maxRedirects = defaultMaxRedirects
-	}
 	client := &http.Client{
 		Transport: transport,
 		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
 			if opts.NoFollowRedirects {
 				return http.ErrUseLastResponse
 			}
-			if len(via) > maxRedirects {
-				return fmt.Errorf("%w: more than %d", errTooManyRedirects, maxRedirects)
+			if len(via) > opts.MaxRedirects {
+				return fmt.Errorf("%w: more than %d", errTooManyRedirects, opts.MaxRedirects)
 			}
 			return nil
 		},
@@ -188,20 +185,8 @@ func newHTTPClient(ctx context.Context, t Target, u *url.URL, tlsCfg *tls.Config
 	return client, transport
 }
 
-// canonicalHostPort is the "host:port" net/http dials for u.
-func canonicalHostPort(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-	}
-	return net.JoinHostPort(u.Hostname(), port)
-}
-
 // httpTrace maps net/http's client trace onto the run's phases.
-func httpTrace(rec *phaseRecorder) *httptrace.ClientTrace {
+func httpTrace(rec *recorder) *httptrace.ClientTrace {
 	tr := rec.dialTrace()
 	// A new hop of a redirect chain ends the previous hop's transfer.
 	tr.GetConn = func(string) { rec.end(PhaseTransfer) }
@@ -214,10 +199,10 @@ func httpTrace(rec *phaseRecorder) *httptrace.ClientTrace {
 	tr.GotConn = func(httptrace.GotConnInfo) { rec.start(PhaseRequest) }
 	tr.WroteRequest = func(httptrace.WroteRequestInfo) {
 		rec.end(PhaseRequest)
-		rec.start(PhaseTTFB)
+		rec.start(PhaseProcessing)
 	}
 	tr.GotFirstResponseByte = func() {
-		rec.end(PhaseTTFB)
+		rec.end(PhaseProcessing)
 		rec.start(PhaseTransfer)
 	}
 	return tr
@@ -321,12 +306,4 @@ func checkBody(data []byte, opts config.HTTPOptions) error {
 		}
 	}
 	return nil
-}
-
-// setBasicAuth applies the check's basic_auth, which wins over credentials
-// in the URL's userinfo (net/http sends those itself otherwise).
-func setBasicAuth(req *http.Request, c *config.Check) {
-	if ba := c.HTTP.BasicAuth; ba != nil {
-		req.SetBasicAuth(ba.Username, ba.Password)
-	}
 }
