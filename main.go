@@ -22,6 +22,7 @@ import (
 
 	"github.com/heartbeat-sidecar/heartbeat/checks"
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
 	"github.com/heartbeat-sidecar/heartbeat/payload"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry"
 )
@@ -389,7 +390,7 @@ func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, 
 		Propagator:     tel.Propagator,
 		Logger:         logger,
 		MaxConcurrent:  o.maxConcurrent,
-		Syslog:         checks.SyslogConfig{Addr: o.syslogAddr},
+		Syslog:         syslog.Config{Addr: o.syslogAddr},
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)

@@ -44,6 +44,7 @@ import (
 
 	"github.com/heartbeat-sidecar/heartbeat/checks"
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
 )
 
 func main() {
@@ -223,7 +224,7 @@ func runChecks(args []string) error {
 	r, err := checks.New(checks.Settings{
 		MeterProvider: mp, TracerProvider: tp, MaxConcurrent: *maxConc,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Syslog: checks.SyslogConfig{Addr: "none"},
+		Syslog: syslog.Config{Addr: "none"},
 	})
 	if err != nil {
 		return err
