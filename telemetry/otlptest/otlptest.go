@@ -201,23 +201,24 @@ func (r *Receiver) WaitFor(t testing.TB, timeout time.Duration, what string, con
 // WaitForSpans waits until at least n spans have arrived and returns all spans.
 func (r *Receiver) WaitForSpans(t testing.TB, n int, timeout time.Duration) []Span {
 	t.Helper()
-	var spans []Span
-	r.WaitFor(t, timeout, fmt.Sprintf("%d spans", n), func() bool {
-		spans = r.Spans()
-		return len(spans) >= n
-	})
-	return spans
+	return waitForN(t, r, n, timeout, "spans", r.Spans)
 }
 
 // WaitForLogs waits until at least n log records have arrived and returns all records.
 func (r *Receiver) WaitForLogs(t testing.TB, n int, timeout time.Duration) []LogRecord {
 	t.Helper()
-	var logs []LogRecord
-	r.WaitFor(t, timeout, fmt.Sprintf("%d log records", n), func() bool {
-		logs = r.Logs()
-		return len(logs) >= n
+	return waitForN(t, r, n, timeout, "log records", r.Logs)
+}
+
+// waitForN waits until all returns at least n items, and returns them.
+func waitForN[T any](t testing.TB, r *Receiver, n int, timeout time.Duration, what string, all func() []T) []T {
+	t.Helper()
+	var got []T
+	r.WaitFor(t, timeout, fmt.Sprintf("%d %s", n, what), func() bool {
+		got = all()
+		return len(got) >= n
 	})
-	return logs
+	return got
 }
 
 // WaitForMetric waits for a metric named name to arrive and returns the most recent one.
@@ -290,9 +291,15 @@ func (r *Receiver) listen(grpcAddr, httpAddr string) error {
 	pmetricotlp.RegisterGRPCServer(g, &metricServer{r: r})
 	plogotlp.RegisterGRPCServer(g, &logServer{r: r})
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/traces", r.serveHTTP(r.httpTraces))
-	mux.HandleFunc("POST /v1/metrics", r.serveHTTP(r.httpMetrics))
-	mux.HandleFunc("POST /v1/logs", r.serveHTTP(r.httpLogs))
+	mux.HandleFunc("POST /v1/traces", r.serveHTTP(httpExport(ptraceotlp.NewExportRequest,
+		func(md metadata.MD, req ptraceotlp.ExportRequest) error { return r.acceptTraces(md, req.Traces()) },
+		ptraceotlp.NewExportResponse)))
+	mux.HandleFunc("POST /v1/metrics", r.serveHTTP(httpExport(pmetricotlp.NewExportRequest,
+		func(md metadata.MD, req pmetricotlp.ExportRequest) error { return r.acceptMetrics(md, req.Metrics()) },
+		pmetricotlp.NewExportResponse)))
+	mux.HandleFunc("POST /v1/logs", r.serveHTTP(httpExport(plogotlp.NewExportRequest,
+		func(md metadata.MD, req plogotlp.ExportRequest) error { return r.acceptLogs(md, req.Logs()) },
+		plogotlp.NewExportResponse)))
 	h := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	r.mu.Lock()
@@ -371,39 +378,21 @@ func (r *Receiver) acceptLogs(md metadata.MD, in plog.Logs) error {
 	return r.accept(md, func() { r.storeLogs(ld) })
 }
 
-// httpTraces, httpMetrics and httpLogs decode OTLP/HTTP protobuf bodies.
-
-func (r *Receiver) httpTraces(md metadata.MD, body []byte) ([]byte, error) {
-	req := ptraceotlp.NewExportRequest()
-	if err := req.UnmarshalProto(body); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+// httpExport decodes an OTLP/HTTP protobuf request, hands it to accept and
+// encodes the response: the same for all three signals.
+func httpExport[Req interface{ UnmarshalProto([]byte) error }, Resp interface{ MarshalProto() ([]byte, error) }](
+	newReq func() Req, accept func(metadata.MD, Req) error, newResp func() Resp,
+) func(metadata.MD, []byte) ([]byte, error) {
+	return func(md metadata.MD, body []byte) ([]byte, error) {
+		req := newReq()
+		if err := req.UnmarshalProto(body); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		if err := accept(md, req); err != nil {
+			return nil, err
+		}
+		return newResp().MarshalProto()
 	}
-	if err := r.acceptTraces(md, req.Traces()); err != nil {
-		return nil, err
-	}
-	return ptraceotlp.NewExportResponse().MarshalProto()
-}
-
-func (r *Receiver) httpMetrics(md metadata.MD, body []byte) ([]byte, error) {
-	req := pmetricotlp.NewExportRequest()
-	if err := req.UnmarshalProto(body); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	if err := r.acceptMetrics(md, req.Metrics()); err != nil {
-		return nil, err
-	}
-	return pmetricotlp.NewExportResponse().MarshalProto()
-}
-
-func (r *Receiver) httpLogs(md metadata.MD, body []byte) ([]byte, error) {
-	req := plogotlp.NewExportRequest()
-	if err := req.UnmarshalProto(body); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	if err := r.acceptLogs(md, req.Logs()); err != nil {
-		return nil, err
-	}
-	return plogotlp.NewExportResponse().MarshalProto()
 }
 
 // serveHTTP adapts a request handler to OTLP/HTTP with protobuf bodies.
