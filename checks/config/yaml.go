@@ -458,16 +458,9 @@ func (d *yamlDecoder) check(o *obj[checkYAML], path string, def Check) (Check, b
 
 	// A type's own block is read first: tcp.tls and grpc.tls decide whether
 	// the tls block is usable. With an unknown type the type error says it all.
-	if _, known := lookupType(c.Type); known {
-		own := map[string]func(){
-			"http": func() { c.HTTP = d.httpOptions(&r.HTTP, joinPath(path, "http")) },
-			"tcp":  func() { c.TCP = d.tcpOptions(&r.TCP, joinPath(path, "tcp")) },
-			"dns":  func() { c.DNS = d.dnsOptions(&r.DNS, joinPath(path, "dns")) },
-			"grpc": func() { c.GRPC = d.grpcOptions(&r.GRPC, joinPath(path, "grpc")) },
-		}
-		typ, _ := lookupType(c.Type)
-		if read, ok := own[typ.section]; ok {
-			read()
+	if typ, known := lookupType(c.Type); known {
+		if typ.decodeYAML != nil {
+			typ.decodeYAML(d, r, joinPath(path, typ.section), &c)
 		}
 		unused := map[string]bool{}
 		for _, p := range c.unusedSections(func(s string) bool { return d.given[joinPath(path, s)] }) {
