@@ -344,12 +344,13 @@ func openObj[T any](d *yamlDecoder, o *obj[T], path, notMapping string) bool {
 	if e, ok := any(o.v).(interface{ extensionPrefix() string }); ok {
 		prefix = e.extensionPrefix()
 	}
-	for _, k := range d.sortedKeys(o.keys, path) {
+	// Map order is fine: errors are sorted by line when reported.
+	for k, n := range o.keys {
 		field := joinPath(path, k)
 		switch {
 		case known != nil && !slices.Contains(known, k) && (prefix == "" || !strings.HasPrefix(k, prefix)):
 			d.l.add(d.lineFor(field), field, ErrUnknownField, "unknown field%s", suggest(k, known))
-		case !isNull(o.keys[k]):
+		case !isNull(n):
 			d.given[field] = true
 		}
 	}
