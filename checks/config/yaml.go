@@ -118,30 +118,21 @@ type grpcYAML struct {
 }
 
 // obj is a mapping of the format: v holds the decoded fields, keys every
-// key (merges expanded) with its value. node is nil when the key is absent
-// or null, and something other than a mapping when the file has that.
+// key (merges expanded) with its value. set is false when the key is
+// absent or null; err is set when the value is not a mapping.
 type obj[T any] struct {
 	v    T
-	node ast.Node
+	set  bool
 	keys map[string]ast.Node
-	err  error // a merge that failed, or keys that are not strings
+	err  error
 }
 
 // UnmarshalYAML never fails, so that the rest of the file is still decoded.
+// (The library does not call it for null.)
 func (o *obj[T]) UnmarshalYAML(unmarshal func(any) error) error {
-	if err := unmarshal(&o.node); err != nil {
-		o.err = err
-		return nil
-	}
-	if _, ok := o.node.(*ast.MappingNode); !ok {
-		return nil
-	}
-	if err := unmarshal(&o.keys); err != nil {
-		o.err = err
-		return nil
-	}
-	if err := unmarshal(&o.v); err != nil {
-		o.err = err
+	o.set = true
+	if o.err = unmarshal(&o.keys); o.err == nil {
+		o.err = unmarshal(&o.v)
 	}
 	return nil
 }
@@ -228,7 +219,7 @@ func parseYAML(path string, data []byte, res secretResolver) (*File, error) {
 		return nil, d.l.err()
 	}
 	if !openObj(d, &top, "", `must be a mapping with a "checks" list`) {
-		if top.node == nil {
+		if !top.set {
 			d.l.add(lineOf(d.body), "", ErrWrongType, `must be a mapping with a "checks" list`)
 		}
 		return nil, d.l.err()
@@ -250,7 +241,7 @@ func (d *yamlDecoder) checks(top *fileYAML, def Check) *File {
 	names := map[string]int{}
 	for i := range items {
 		p := indexPath("checks", i)
-		if _, isMap := items[i].node.(*ast.MappingNode); !isMap {
+		if !items[i].set || items[i].err != nil {
 			// Reported at the item's own line, even when it is an alias.
 			line := d.lineFor(p)
 			if seq, ok := top.Checks.node.(*ast.SequenceNode); ok && i < len(seq.Values) {
@@ -324,16 +315,12 @@ func yamlMessage(err error) string {
 // mapping, a failed merge, unknown keys. ok is false when o is absent,
 // null or not usable.
 func openObj[T any](d *yamlDecoder, o *obj[T], path, notMapping string) bool {
-	if o.node == nil {
-		return false
-	}
-	line := d.lineFor(path)
-	if _, ok := o.node.(*ast.MappingNode); !ok {
-		d.l.add(line, path, ErrWrongType, "%s", notMapping)
+	if !o.set {
 		return false
 	}
 	if o.err != nil {
-		d.l.add(line, path, ErrWrongType, "<< must merge mappings")
+		// Merges were checked by prepare: the value is not a mapping.
+		d.fail(path, ErrWrongType, "%s", notMapping)
 		return false
 	}
 	t := reflect.TypeFor[T]()
@@ -501,7 +488,7 @@ func (d *yamlDecoder) httpOptions(o *obj[httpYAML], path string) HTTPOptions {
 	for i := range matches {
 		p := indexPath(at("header_matches"), i)
 		m := &matches[i]
-		if m.node == nil {
+		if !m.set {
 			d.l.add(d.lineFor(p), p, ErrWrongType, "must be a mapping with header and regexp")
 			continue
 		}
