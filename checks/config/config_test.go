@@ -449,25 +449,24 @@ func mustURL(t *testing.T, s string) *url.URL {
 func TestDerived(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name   string
-		c      Check
-		server string
-		url    bool
+		name, server string // server as String() gives it
+		c            Check
+		url          bool
 	}{
-		{"http default port", Check{Type: TypeHTTP, Target: "http://h.example/x"}, "h.example:80", true},
-		{"https default port", Check{Type: TypeHTTP, Target: "https://h.example/x"}, "h.example:443", true},
-		{"http explicit port", Check{Type: TypeHTTP, Target: "https://[::1]:8443/"}, "[::1]:8443", true},
-		{"http bad target", Check{Type: TypeHTTP, Target: "ftp://h/"}, "", false},
-		{"tcp", Check{Type: TypeTCP, Target: "10.0.0.1:22"}, "10.0.0.1:22", false},
-		{"tls", Check{Type: TypeTLS, Target: "h.example:443"}, "h.example:443", false},
-		{"grpc", Check{Type: TypeGRPC, Target: "[::1]:9090"}, "[::1]:9090", false},
-		{"tcp bad target", Check{Type: TypeTCP, Target: "h"}, "", false},
-		{"dns system resolver", Check{Type: TypeDNS, Target: "example.com"}, "", false},
-		{"dns server port added", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "10.0.0.53"}}, "10.0.0.53:53", false},
-		{"dns ipv6 server port added", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "::1"}}, "[::1]:53", false},
-		{"dns named server port added", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "ns.example"}}, "ns.example:53", false},
-		{"dns server port kept", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "127.0.0.1:5353"}}, "127.0.0.1:5353", false},
-		{"unknown type", Check{Type: "ftp", Target: "h:1"}, "", false},
+		{"http default port", "h.example:80", Check{Type: TypeHTTP, Target: "http://h.example/x"}, true},
+		{"https default port", "h.example:443", Check{Type: TypeHTTP, Target: "https://h.example/x"}, true},
+		{"http explicit port", "[::1]:8443", Check{Type: TypeHTTP, Target: "https://[::1]:8443/"}, true},
+		{"http bad target", "", Check{Type: TypeHTTP, Target: "ftp://h/"}, false},
+		{"tcp", "10.0.0.1:22", Check{Type: TypeTCP, Target: "10.0.0.1:22"}, false},
+		{"tls", "h.example:443", Check{Type: TypeTLS, Target: "h.example:443"}, false},
+		{"grpc", "[::1]:9090", Check{Type: TypeGRPC, Target: "[::1]:9090"}, false},
+		{"tcp bad target", "", Check{Type: TypeTCP, Target: "h"}, false},
+		{"dns system resolver", "", Check{Type: TypeDNS, Target: "example.com"}, false},
+		{"dns server port added", "10.0.0.53:53", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "10.0.0.53"}}, false},
+		{"dns ipv6 server port added", "[::1]:53", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "::1"}}, false},
+		{"dns named server port added", "ns.example:53", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "ns.example"}}, false},
+		{"dns server port kept", "127.0.0.1:5353", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "127.0.0.1:5353"}}, false},
+		{"unknown type", "", Check{Type: "ftp", Target: "h:1"}, false},
 	}
 	for _, tt := range tests {
 		c := tt.c
@@ -500,7 +499,7 @@ func TestTypesComplete(t *testing.T) {
 		t.Fatalf("Types() = %v, want %v", got, want)
 	}
 	for _, ct := range checkTypes {
-		if ct.usesTLS == nil || ct.targetProblem == nil || ct.derive == nil || (ct.section == "") != (ct.options == nil) {
+		if ct.usesTLS == nil || ct.targetProblem == nil || ct.derive == nil || (ct.section == "") != (ct.options == nil) || (ct.section == "") != (ct.decodeYAML == nil) {
 			t.Errorf("type %q: incomplete entry", ct.name)
 		}
 	}

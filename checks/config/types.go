@@ -21,8 +21,8 @@ const (
 const DefaultDNSPort = 53
 
 // checkType is everything this package knows about one check type. Adding
-// a type means its constant, its options struct and section in Check, and
-// one entry in checkTypes.
+// a type means its constant, its options struct (a field of Check) and its
+// YAML block (a field of checkYAML), and one entry in checkTypes.
 type checkType struct {
 	name string
 	// section is the options block only this type uses ("" for none), and
@@ -38,6 +38,8 @@ type checkType struct {
 	// targetProblem says what is wrong with a target (already known to be
 	// printable, without spaces, and not too long), or "".
 	targetProblem func(target string) string
+	// decodeYAML reads the type's own block of a checks file into c.
+	decodeYAML func(d *yamlDecoder, r *checkYAML, path string, c *Check)
 	// derive sets Check.Server (and URL where the type has one); called
 	// only for a valid target.
 	derive func(*Check)
@@ -55,11 +57,13 @@ var checkTypes = []checkType{
 		name: TypeHTTP, section: "http", options: func(c *Check) optionsBlock { return &c.HTTP },
 		usesTLS: always, eachAddress: true,
 		targetProblem: urlProblem, derive: deriveURL,
+		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.HTTP = d.httpOptions(&r.HTTP, p) },
 	},
 	{
 		name: TypeTCP, section: "tcp", options: func(c *Check) optionsBlock { return &c.TCP },
 		usesTLS: func(c *Check) bool { return c.TCP.UseTLS }, eachAddress: true,
 		targetProblem: hostPortProblem, derive: deriveTarget,
+		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.TCP = d.tcpOptions(&r.TCP, p) },
 	},
 	{
 		name: TypeTLS, usesTLS: always, eachAddress: true,
@@ -69,11 +73,13 @@ var checkTypes = []checkType{
 		name: TypeDNS, section: "dns", options: func(c *Check) optionsBlock { return &c.DNS },
 		usesTLS: never, eachAddress: false,
 		targetProblem: dnsNameProblem, derive: deriveDNSServer,
+		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.DNS = d.dnsOptions(&r.DNS, p) },
 	},
 	{
 		name: TypeGRPC, section: "grpc", options: func(c *Check) optionsBlock { return &c.GRPC },
 		usesTLS: func(c *Check) bool { return c.GRPC.UseTLS }, eachAddress: true,
 		targetProblem: hostPortProblem, derive: deriveTarget,
+		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.GRPC = d.grpcOptions(&r.GRPC, p) },
 	},
 }
 

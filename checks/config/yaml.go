@@ -118,30 +118,21 @@ type grpcYAML struct {
 }
 
 // obj is a mapping of the format: v holds the decoded fields, keys every
-// key (merges expanded) with its value. node is nil when the key is absent
-// or null, and something other than a mapping when the file has that.
+// key (merges expanded) with its value. set is false when the key is
+// absent or null; err is set when the value is not a mapping.
 type obj[T any] struct {
 	v    T
-	node ast.Node
+	set  bool
 	keys map[string]ast.Node
-	err  error // a merge that failed, or keys that are not strings
+	err  error
 }
 
 // UnmarshalYAML never fails, so that the rest of the file is still decoded.
+// (The library does not call it for null.)
 func (o *obj[T]) UnmarshalYAML(unmarshal func(any) error) error {
-	if err := unmarshal(&o.node); err != nil {
-		o.err = err
-		return nil
-	}
-	if _, ok := o.node.(*ast.MappingNode); !ok {
-		return nil
-	}
-	if err := unmarshal(&o.keys); err != nil {
-		o.err = err
-		return nil
-	}
-	if err := unmarshal(&o.v); err != nil {
-		o.err = err
+	o.set = true
+	if o.err = unmarshal(&o.keys); o.err == nil {
+		o.err = unmarshal(&o.v)
 	}
 	return nil
 }
@@ -228,7 +219,7 @@ func parseYAML(path string, data []byte, res secretResolver) (*File, error) {
 		return nil, d.l.err()
 	}
 	if !openObj(d, &top, "", `must be a mapping with a "checks" list`) {
-		if top.node == nil {
+		if !top.set {
 			d.l.add(lineOf(d.body), "", ErrWrongType, `must be a mapping with a "checks" list`)
 		}
 		return nil, d.l.err()
@@ -250,7 +241,7 @@ func (d *yamlDecoder) checks(top *fileYAML, def Check) *File {
 	names := map[string]int{}
 	for i := range items {
 		p := indexPath("checks", i)
-		if _, isMap := items[i].node.(*ast.MappingNode); !isMap {
+		if !items[i].set || items[i].err != nil {
 			// Reported at the item's own line, even when it is an alias.
 			line := d.lineFor(p)
 			if seq, ok := top.Checks.node.(*ast.SequenceNode); ok && i < len(seq.Values) {
@@ -324,16 +315,12 @@ func yamlMessage(err error) string {
 // mapping, a failed merge, unknown keys. ok is false when o is absent,
 // null or not usable.
 func openObj[T any](d *yamlDecoder, o *obj[T], path, notMapping string) bool {
-	if o.node == nil {
-		return false
-	}
-	line := d.lineFor(path)
-	if _, ok := o.node.(*ast.MappingNode); !ok {
-		d.l.add(line, path, ErrWrongType, "%s", notMapping)
+	if !o.set {
 		return false
 	}
 	if o.err != nil {
-		d.l.add(line, path, ErrWrongType, "<< must merge mappings")
+		// Merges were checked by prepare: the value is not a mapping.
+		d.fail(path, ErrWrongType, "%s", notMapping)
 		return false
 	}
 	t := reflect.TypeFor[T]()
@@ -344,12 +331,13 @@ func openObj[T any](d *yamlDecoder, o *obj[T], path, notMapping string) bool {
 	if e, ok := any(o.v).(interface{ extensionPrefix() string }); ok {
 		prefix = e.extensionPrefix()
 	}
-	for _, k := range d.sortedKeys(o.keys, path) {
+	// Map order is fine: errors are sorted by line when reported.
+	for k, n := range o.keys {
 		field := joinPath(path, k)
 		switch {
 		case known != nil && !slices.Contains(known, k) && (prefix == "" || !strings.HasPrefix(k, prefix)):
 			d.l.add(d.lineFor(field), field, ErrUnknownField, "unknown field%s", suggest(k, known))
-		case !isNull(o.keys[k]):
+		case !isNull(n):
 			d.given[field] = true
 		}
 	}
@@ -458,16 +446,9 @@ func (d *yamlDecoder) check(o *obj[checkYAML], path string, def Check) (Check, b
 
 	// A type's own block is read first: tcp.tls and grpc.tls decide whether
 	// the tls block is usable. With an unknown type the type error says it all.
-	if _, known := lookupType(c.Type); known {
-		own := map[string]func(){
-			"http": func() { c.HTTP = d.httpOptions(&r.HTTP, joinPath(path, "http")) },
-			"tcp":  func() { c.TCP = d.tcpOptions(&r.TCP, joinPath(path, "tcp")) },
-			"dns":  func() { c.DNS = d.dnsOptions(&r.DNS, joinPath(path, "dns")) },
-			"grpc": func() { c.GRPC = d.grpcOptions(&r.GRPC, joinPath(path, "grpc")) },
-		}
-		typ, _ := lookupType(c.Type)
-		if read, ok := own[typ.section]; ok {
-			read()
+	if typ, known := lookupType(c.Type); known {
+		if typ.decodeYAML != nil {
+			typ.decodeYAML(d, r, joinPath(path, typ.section), &c)
 		}
 		unused := map[string]bool{}
 		for _, p := range c.unusedSections(func(s string) bool { return d.given[joinPath(path, s)] }) {
@@ -507,7 +488,7 @@ func (d *yamlDecoder) httpOptions(o *obj[httpYAML], path string) HTTPOptions {
 	for i := range matches {
 		p := indexPath(at("header_matches"), i)
 		m := &matches[i]
-		if m.node == nil {
+		if !m.set {
 			d.l.add(d.lineFor(p), p, ErrWrongType, "must be a mapping with header and regexp")
 			continue
 		}
