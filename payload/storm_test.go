@@ -226,6 +226,29 @@ func settle(t *testing.T, addr string) testkit.Resources {
 	return last
 }
 
+// trickle writes the bytes next gives, one a second, to c until next has
+// no more, a write fails, or closed or stop is closed.
+func trickle(c net.Conn, next func(i int) (byte, bool), closed, stop <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		b, ok := next(i)
+		if !ok {
+			return
+		}
+		if _, err := c.Write([]byte{b}); err != nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-closed:
+			return
+		case <-stop:
+			return
+		}
+	}
+}
+
 // stormDialers bounds the dials in flight during the idle storm.
 var stormDialers = 64
 
@@ -359,23 +382,14 @@ func TestStormSlowlorisAndIdleClientsCutOff(t *testing.T) {
 		if _, err := io.WriteString(c, kinds[k].send); err != nil {
 			t.Fatal(err)
 		}
-		if trickle := kinds[k].trickle; trickle != "" {
-			go func() {
-				tick := time.NewTicker(time.Second)
-				defer tick.Stop()
-				for i := range len(trickle) {
-					if _, err := io.WriteString(c, trickle[i:i+1]); err != nil {
-						return
-					}
-					select {
-					case <-tick.C:
-					case <-closed:
-						return
-					case <-stop:
-						return
-					}
+		if t := kinds[k].trickle; t != "" {
+			next := func(i int) (byte, bool) {
+				if i >= len(t) {
+					return 0, false
 				}
-			}()
+				return t[i], true
+			}
+			go trickle(c, next, closed, stop)
 		}
 	}
 	for range perKind * len(kinds) {
@@ -604,22 +618,7 @@ func TestStormStalledUploads(t *testing.T) {
 			c.Close()
 		}()
 		if i%2 == 0 {
-			go func() {
-				tick := time.NewTicker(time.Second)
-				defer tick.Stop()
-				for {
-					if _, err := c.Write([]byte{'x'}); err != nil {
-						return
-					}
-					select {
-					case <-tick.C:
-					case <-closed:
-						return
-					case <-stop:
-						return
-					}
-				}
-			}()
+			go trickle(c, func(int) (byte, bool) { return 'x', true }, closed, stop)
 		}
 	}
 	// The same over HTTP/2: a stream whose body never comes.
