@@ -139,7 +139,7 @@ type serveOptions struct {
 	minSize         int64
 	maxSize         int64
 	maxUpload       int64
-	log             bool
+	accessLog       bool
 	tlsCert         string
 	tlsKey          string
 	shutdownTimeout time.Duration
@@ -177,7 +177,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Int64Var(&o.minSize, "min-size", payload.DefaultMinSize, "smallest /heartbeat/{n} size served")
 	fs.Int64Var(&o.maxSize, "max-size", payload.DefaultMaxSize, "largest /heartbeat/{n} size served")
 	fs.Int64Var(&o.maxUpload, "max-upload", payload.DefaultMaxUpload, "largest request body POST and PUT accept")
-	fs.BoolVar(&o.log, "log", false, "write one tab-delimited line per request to stdout")
+	fs.BoolVar(&o.accessLog, "log", false, "write one tab-delimited line per request to stdout")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate file; with --tls-key serves HTTPS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time in-flight requests get to finish on SIGTERM")
@@ -314,7 +314,7 @@ func newPayload(o serveOptions, tel *telemetry.Providers, stdout io.Writer) (*pa
 		TracerProvider: tel.TracerProvider,
 		Propagator:     tel.Propagator,
 	}
-	if o.log {
+	if o.accessLog {
 		cfg.AccessLog = stdout
 	}
 	ps, err := payload.New(cfg)

@@ -82,7 +82,7 @@ type Server struct {
 	buf    []byte
 	ready  atomic.Bool
 	extra  map[string]http.Handler
-	log    *accessLog
+	access *accessLog
 	instr  *instruments
 	cl     lengthCache
 	timing timingCache
@@ -117,7 +117,7 @@ func New(cfg Config) (*Server, error) {
 		nosniff:  []string{"nosniff"},
 	}
 	if cfg.AccessLog != nil {
-		s.log = newAccessLog(cfg.AccessLog)
+		s.access = newAccessLog(cfg.AccessLog)
 	}
 	return s, nil
 }
@@ -133,8 +133,8 @@ func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 
 // Close flushes the access log.
 func (s *Server) Close() error {
-	if s.log != nil {
-		return s.log.Close()
+	if s.access != nil {
+		return s.access.Close()
 	}
 	return nil
 }
@@ -170,8 +170,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec = s.serveText(w, r, http.StatusNotFound, "not found", start)
 	}
 	s.instr.record(ctx, span, r, route, path, rec, start)
-	if s.log != nil {
-		s.log.write(start, r, rec)
+	if s.access != nil {
+		s.access.write(start, r, rec)
 	}
 }
 
