@@ -17,7 +17,7 @@ export CGO_ENABLED ?= 0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 
-.PHONY: all build run test unit lint fuzz bench bench-scheduler soak soak-ci collector jaeger e2e stack stack-down image image-test k8s-validate k8s-sync install install-test deploy-test clean
+.PHONY: all build run test unit lab-tools lint fuzz bench bench-scheduler soak soak-ci collector jaeger e2e stack stack-down image image-test k8s-validate k8s-sync install install-test deploy-test clean
 
 all: build
 
@@ -32,9 +32,14 @@ run: build
 ## test: every test CI runs
 test: lint unit fuzz e2e deploy-test soak-ci
 
-## unit: go test, fuzz seed corpora included
-unit:
-	$(GO) test -count=1 ./...
+## unit: go test, fuzz seed corpora included; the network lab tests run
+## bin/heartbeat in namespaces
+unit: build lab-tools
+	HEARTBEAT_BIN=$(abspath $(BIN)) $(GO) test -count=1 ./...
+
+## lab-tools: iptables for the network lab tests (as root, which the lab needs)
+lab-tools:
+	@[ "$$(id -u)" -ne 0 ] || bash -c 'source scripts/lib.sh && need_apt iptables iproute2 util-linux'
 
 $(STATICCHECK):
 	@bash -c 'source scripts/lib.sh && need_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2'

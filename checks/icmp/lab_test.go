@@ -5,7 +5,6 @@ package icmp_test
 // They skip when not root, and fail under CI=true if the lab cannot be built.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/icmp"
 	"github.com/heartbeat-sidecar/heartbeat/internal/netlab"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 // nobody is the unprivileged identity the datagram-socket tests run as.
@@ -190,7 +189,7 @@ func TestLabBlackHole(t *testing.T) {
 	}
 
 	// HTTP mode: small responses cross, full-sized TCP segments vanish.
-	addr := startPayloadServer(t, p.Lab, p.Target, p.TargetV4)
+	addr := p.Target.ServeHeartbeat(testkit.Heartbeat(t), p.TargetV4)
 	client := &http.Client{Transport: &http.Transport{DialContext: p.Prober.DialContext, DisableKeepAlives: true}}
 	search := func() icmp.HTTPResult {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -373,57 +372,6 @@ func TestLabTotalLoss(t *testing.T) {
 		t.Errorf("got %+v, %v; want %d sent and ErrNoReply", res, err, icmp.DefaultCount)
 	}
 }
-
-// startPayloadServer runs `heartbeat serve` in ns on a free port of addr and
-// returns the address it listens on. HEARTBEAT_BIN names a built binary;
-// without it the test builds one.
-func startPayloadServer(t *testing.T, lab *netlab.Lab, ns *netlab.Namespace, addr netip.Addr) string {
-	t.Helper()
-	bin := os.Getenv("HEARTBEAT_BIN")
-	if bin == "" {
-		bin = t.TempDir() + "/heartbeat"
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/heartbeat-sidecar/heartbeat")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("building heartbeat: %v: %s", err, out)
-		}
-	}
-	cmd := ns.Command(context.Background(), nil, bin, "serve",
-		"--listen", netip.AddrPortFrom(addr, 0).String(), "--syslog-addr", "none")
-	cmd.Env = []string{"OTEL_SDK_DISABLED=true"}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lab.Start(cmd)
-	listening := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case listening <- m[1]:
-				default:
-				}
-			}
-		}
-		close(listening)
-	}()
-	select {
-	case a, ok := <-listening:
-		if !ok {
-			t.Fatal("heartbeat serve exited before listening")
-		}
-		return a
-	case <-time.After(30 * time.Second):
-		t.Fatal("heartbeat serve did not report listening within 30 s")
-	}
-	return ""
-}
-
-// servingRE finds the address in serve's "heartbeat serving" log line.
-var servingRE = regexp.MustCompile(`msg="heartbeat serving".* addr=(\S+)`)
 
 // helperBinary copies the test binary where an unprivileged user can run it
 // (go test keeps it in a directory only root may enter).
