@@ -17,7 +17,7 @@ export CGO_ENABLED ?= 0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 
-.PHONY: all build run test unit lab-tools lint fuzz bench bench-scheduler soak soak-ci collector jaeger e2e stack stack-down image image-test k8s-validate k8s-sync install install-test deploy-test clean
+.PHONY: all build run test unit lint fuzz bench bench-scheduler soak soak-ci collector jaeger e2e stack stack-down image image-test k8s-validate k8s-sync install install-test deploy-test clean
 
 all: build
 
@@ -38,6 +38,7 @@ unit: build lab-tools
 	HEARTBEAT_BIN=$(abspath $(BIN)) $(GO) test -count=1 ./...
 
 ## lab-tools: iptables for the network lab tests (as root, which the lab needs)
+.PHONY: lab-tools
 lab-tools:
 	@[ "$$(id -u)" -ne 0 ] || bash -c 'source scripts/lib.sh && need_apt iptables iproute2 util-linux'
 
