@@ -316,8 +316,11 @@ func (r *Runner) endSpan(ctx context.Context, span trace.Span, res probe.Result,
 	if span.IsRecording() {
 		attrs := make([]attribute.KeyValue, 0, 6)
 		if res.Peer.IsValid() {
-			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(res.Peer.Addr().String()),
-				semconv.NetworkPeerPortKey.Int(int(res.Peer.Port())))
+			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(res.Peer.Addr().String()))
+			// ICMP has no ports.
+			if res.Peer.Port() != 0 {
+				attrs = append(attrs, semconv.NetworkPeerPortKey.Int(int(res.Peer.Port())))
+			}
 		}
 		if res.StatusCode != 0 {
 			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(res.StatusCode))

@@ -38,15 +38,15 @@ func doICMP(ctx context.Context, t Target, res *Result, rec *recorder) (string, 
 	if err != nil {
 		return "", icmpFailure(err)
 	}
-	line := fmt.Sprintf("%s: %d/%d replies, %.1f%% loss, rtt min/avg/max/stddev %s/%s/%s/%s",
-		addr, r.Received, r.Sent, 100*r.Loss(), fmtRTT(st.Min), fmtRTT(st.Avg), fmtRTT(st.Max), fmtRTT(st.StdDev))
+	stats := fmt.Sprintf("%d/%d replies, %.1f%% loss, rtt min/avg/max/stddev %s/%s/%s/%s",
+		r.Received, r.Sent, 100*r.Loss(), fmtRTT(st.Min), fmtRTT(st.Avg), fmtRTT(st.Max), fmtRTT(st.StdDev))
 	if r.Duplicates > 0 {
-		line += fmt.Sprintf(", %d duplicates", r.Duplicates)
+		stats += fmt.Sprintf(", %d duplicates", r.Duplicates)
 	}
-	if loss := r.Loss(); loss > o.MaxLoss {
-		return "", failf(ErrPacketLoss, "%s: above max_loss %.1f%%", line[len(addr.String())+2:], 100*o.MaxLoss)
+	if r.Loss() > o.MaxLoss {
+		return "", failf(ErrPacketLoss, "%s: above max_loss %.1f%%", stats, 100*o.MaxLoss)
 	}
-	return line, nil
+	return addr.String() + ": " + stats, nil
 }
 
 // icmpAddress is the address an icmp or mtu run probes: the each_address
