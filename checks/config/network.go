@@ -38,12 +38,10 @@ const (
 	MTUModeHTTP = "http" // /heartbeat/{n} of a payload server: for paths that filter ICMP
 )
 
-// DefaultMTULadder returns the IP packet sizes an icmp-mode search tries
-// before its binary search (mtu.ladder).
+// DefaultMTULadder returns mtu.ladder's default: the sizes tried before the binary search.
 func DefaultMTULadder() []int { return icmp.DefaultLadder() }
 
-// DefaultMTUSizes returns the response body sizes an http-mode search
-// fetches (mtu.sizes).
+// DefaultMTUSizes returns mtu.sizes's default: the body sizes an http-mode search fetches.
 func DefaultMTUSizes() []int { return icmp.DefaultHTTPSizes() }
 
 // ICMPOptions configures an icmp check: one burst of echo requests per run.
@@ -62,8 +60,7 @@ type ICMPOptions struct {
 	MaxLoss float64
 }
 
-// MTUOptions configures an mtu check: the largest packet that crosses the
-// path to the target.
+// MTUOptions configures an mtu check: the largest packet that crosses the path to the target.
 type MTUOptions struct {
 	Mode string // MTUModeICMP or MTUModeHTTP; always set
 	// MinMTU fails the check when the path MTU is below it (0: off); icmp mode.

@@ -41,8 +41,7 @@ var (
 	ErrTooBig       = errors.New("packet too big")
 )
 
-// TooBigError is a packet that could not cross: the local interface refused
-// it (EMSGSIZE) or a hop answered "fragmentation needed" / "packet too big".
+// TooBigError is a packet refused by the local interface or by a hop's "fragmentation needed".
 type TooBigError struct {
 	Size  int        // IP packet size tried
 	MTU   int        // the limit reported, 0 when none was
@@ -117,8 +116,7 @@ type Stats struct {
 	Min, Avg, Max, StdDev time.Duration
 }
 
-// Stats returns min, mean, max and population standard deviation of the
-// RTTs (ping's mdev); zero when nothing came back.
+// Stats returns min, mean, max and population standard deviation (ping's mdev) of the RTTs.
 func (r EchoResult) Stats() Stats {
 	if len(r.RTTs) == 0 {
 		return Stats{}
@@ -138,13 +136,13 @@ func (r EchoResult) Stats() Stats {
 	return s
 }
 
-// Echo sends a burst of echo requests to dst and collects the replies until
-// all have come or ctx's deadline passes; later replies count as lost. It
-// fails when no reply came at all (wrapping ErrNoReply, ErrUnreachable,
-// ErrTimeExceeded or ErrTooBig after what came back instead), when no ICMP
-// socket may be opened (ErrPermission), or when sending fails; the result
-// holds what was measured either way.
+// Echo sends a burst of echo requests to dst and collects the replies until ctx's deadline.
 func Echo(ctx context.Context, dst netip.Addr, o EchoOptions) (EchoResult, error) {
+	// Replies after the deadline count as lost. A burst fails only when no
+	// reply came at all (wrapping ErrNoReply, ErrUnreachable,
+	// ErrTimeExceeded or ErrTooBig after what came back instead), when no
+	// ICMP socket may be opened (ErrPermission) or when sending fails; the
+	// result holds what was measured either way.
 	o = o.withDefaults()
 	if o.Count > MaxCount {
 		return EchoResult{}, fmt.Errorf("icmp: count %d above %d", o.Count, MaxCount)

@@ -12,11 +12,11 @@ import (
 	"time"
 )
 
-// DefaultHTTPSizes returns the response body sizes an HTTP-mode search
-// fetches: small ones fit one segment on any path; from about 1,000 bytes up
-// a body and its headers (about 200 bytes) need full-sized segments, so the
-// steps are finer there, where overlays' MTUs cut in.
+// DefaultHTTPSizes returns the response body sizes an HTTP-mode search fetches.
 func DefaultHTTPSizes() []int {
+	// Small bodies fit one segment on any path; from about 1,000 bytes up a
+	// body and its headers (about 200 bytes) need full-sized segments, so
+	// the steps are finer there, where overlays' MTUs cut in.
 	return []int{64, 512, 1000, 1100, 1200, 1250, 1300, 1350, 1400, 1450, 1500, 2000, 4000, 9000, 16384, 65536}
 }
 
@@ -66,14 +66,13 @@ type HTTPResult struct {
 	Tried   []HTTPSizeResult
 }
 
-// ErrHTTPUnreachable wraps the failure of the smallest size: nothing got
-// through, so the search says nothing about packet sizes.
+// ErrHTTPUnreachable wraps the failure of the smallest size, which says nothing about packet sizes.
 var ErrHTTPUnreachable = errors.New("payload server unreachable")
 
-// HTTPPathSearch fetches /heartbeat/{n} for each size in turn and stops at
-// the first size that fails every try; a response must arrive whole, with
-// status 200 and the payload pattern.
+// HTTPPathSearch fetches /heartbeat/{n} for each size until one fails every try.
 func HTTPPathSearch(ctx context.Context, o HTTPOptions) (HTTPResult, error) {
+	// A size passes when its response arrives whole, with status 200 and
+	// the payload pattern; larger sizes would fail too, so the search stops.
 	if o.Client == nil {
 		o.Client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	}

@@ -11,10 +11,12 @@ import (
 	"time"
 )
 
-// DefaultLadder returns the MTUs tried first, in bytes of IP packet: IPv6's
-// minimum, common tunnel and overlay MTUs (VXLAN, WireGuard, IPsec, GRE,
-// PPPoE), Ethernet, and jumbo frames.
-func DefaultLadder() []int { return []int{1280, 1400, 1420, 1450, 1480, 1492, 1500, 9000} }
+// DefaultLadder returns the IP packet sizes a search tries before its binary search.
+func DefaultLadder() []int {
+	// IPv6's minimum, common tunnel and overlay MTUs (VXLAN, WireGuard,
+	// IPsec, GRE, PPPoE), Ethernet, and jumbo frames.
+	return []int{1280, 1400, 1420, 1450, 1480, 1492, 1500, 9000}
+}
 
 // Defaults of MTUOptions.
 const (
@@ -95,21 +97,20 @@ type MTUResult struct {
 	Tried []SizeResult
 }
 
-// PathMTU finds the largest packet that crosses the path to dst: a small
-// echo to see the host answers at all, the ladder up to the first size that
-// fails, then a binary search between the last size that passed and the
-// first that did not. Every echo has DF set through IP_PMTUDISC_PROBE, so
-// the kernel's cached path MTU never answers for the path. A size the local
-// interface refuses bounds the search at the interface MTU; a
-// "fragmentation needed" / "packet too big" bounds it at the next-hop MTU it
-// carries, which is tried next. When the smallest failing size was lost
-// without any ICMP error, the path is a black hole: the result says so with
-// the largest size that passed (and no error, so probers choose).
-//
-// It fails with ErrNoReply (or ErrUnreachable, ...) when even the small
-// echo gets no reply, and with ctx's error when the deadline cuts the
-// search short; the result holds the sizes tried either way.
+// PathMTU finds the largest packet that crosses the path to dst, and black holes.
 func PathMTU(ctx context.Context, dst netip.Addr, o MTUOptions) (MTUResult, error) {
+	// A small echo first, to see the host answers at all; then the ladder up
+	// to the first size that fails, then a binary search between the last
+	// size that passed and the first that did not. Every echo has DF set
+	// through IP_PMTUDISC_PROBE, so the kernel's cached path MTU never
+	// answers for the path. A size the local interface refuses bounds the
+	// search at the interface MTU; a "fragmentation needed" / "packet too
+	// big" bounds it at the next-hop MTU it carries, which is tried next.
+	// When the smallest failing size was lost without any ICMP error the
+	// path is a black hole: the result says so with the largest size that
+	// passed, and no error, so probers choose. It fails with ErrNoReply (or
+	// ErrUnreachable, ...) when even the small echo gets no reply, and with
+	// ctx's error when the deadline cuts the search short.
 	o = o.withDefaults()
 	if o.Max > MaxPacket || o.Ladder[len(o.Ladder)-1] > MaxPacket {
 		return MTUResult{}, fmt.Errorf("icmp: path MTU search beyond %d bytes", MaxPacket)

@@ -461,8 +461,7 @@ func sockaddrAddr(sa unix.Sockaddr) netip.Addr {
 	return netip.Addr{}
 }
 
-// ErrPermission is what every permission failure wraps: the process may
-// open neither kind of ICMP socket.
+// ErrPermission is wrapped by every failure to open either kind of ICMP socket.
 var ErrPermission = errors.New("no permission to open an ICMP socket")
 
 // PermissionError says why both sockets were refused and what to set.

@@ -37,9 +37,9 @@ const netnsDir = "/run/netns"
 // commandTimeout bounds each ip/iptables command a lab runs.
 const commandTimeout = 30 * time.Second
 
-// Lab is one test bed. Its methods fail the test on error: a lab that cannot
-// be built is a broken test environment, not a result.
+// Lab is one test bed, whose methods fail the test on any error.
 type Lab struct {
+	// A lab that cannot be built is a broken test environment, not a result.
 	t     testing.TB
 	id    string
 	mu    sync.Mutex
@@ -48,11 +48,11 @@ type Lab struct {
 	once  sync.Once
 }
 
-// New builds an empty lab and registers its teardown with t.Cleanup. When
-// the machine cannot build one (not root, no ip command), the test is
-// skipped with the reason, or fails under CI=true, where the lab is required.
+// New builds an empty lab torn down by t.Cleanup, or skips t (fails it under CI=true) saying why not.
 func New(t testing.TB, tools ...string) *Lab {
 	t.Helper()
+	// CI runs as root and must build the lab; elsewhere a machine that
+	// cannot (not root, no ip command) skips with the reason.
 	if reason := missing(append([]string{"ip"}, tools...)); reason != "" {
 		Unavailable(t, reason)
 	}
@@ -112,12 +112,12 @@ func (l *Lab) Namespace(role string) *Namespace {
 	return ns
 }
 
-// Link joins a and b with a veth pair: interface aIf in a with MTU aMTU and
-// bIf in b with bMTU (the two ends may differ, as an overlay's endpoints can
-// disagree with the path), both up. Interface names are local to each
-// namespace, so they need not be unique across labs.
+// Link joins a and b with a veth pair, aIf (MTU aMTU) in a and bIf (MTU bMTU) in b, both up.
 func (l *Lab) Link(a *Namespace, aIf string, aMTU int, b *Namespace, bIf string, bMTU int) {
 	l.t.Helper()
+	// The two ends may differ, as an overlay's endpoints can disagree with
+	// the path. The pair is made inside the namespaces, so interface names
+	// need be unique only there, not across labs on the machine.
 	a.IP("link", "add", aIf, "mtu", strconv.Itoa(aMTU), "type", "veth",
 		"peer", "name", bIf, "mtu", strconv.Itoa(bMTU), "netns", b.Name)
 	a.IP("link", "set", aIf, "up")
@@ -130,10 +130,10 @@ func (ns *Namespace) IP(args ...string) string {
 	return ns.lab.ip(append([]string{"-n", ns.Name}, args...)...)
 }
 
-// Addr adds an address in CIDR form to an interface; IPv6 addresses skip
-// duplicate address detection so they are usable at once.
+// Addr adds an address in CIDR form to an interface.
 func (ns *Namespace) Addr(ifname, cidr string) {
 	ns.lab.t.Helper()
+	// IPv6 addresses skip duplicate address detection so they work at once.
 	args := []string{"addr", "add", cidr, "dev", ifname}
 	if strings.Contains(cidr, ":") {
 		args = append(args, "nodad")
@@ -153,8 +153,7 @@ func (ns *Namespace) Route(args ...string) {
 	ns.IP(append([]string{family, "route", "add"}, args...)...)
 }
 
-// Sysctl sets a sysctl inside the namespace, key in dotted form
-// ("net.ipv4.ip_forward"). Only per-namespace (net.*) keys are meaningful.
+// Sysctl sets a per-namespace (net.*) sysctl, key in dotted form ("net.ipv4.ip_forward").
 func (ns *Namespace) Sysctl(key, value string) {
 	ns.lab.t.Helper()
 	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
@@ -171,15 +170,13 @@ func (ns *Namespace) Forwarding() {
 	ns.Sysctl("net.ipv6.conf.all.forwarding", "1")
 }
 
-// Run runs a program inside the namespace as root and returns its output,
-// failing the test when it fails.
+// Run runs a program inside the namespace as root and returns its output.
 func (ns *Namespace) Run(name string, args ...string) string {
 	ns.lab.t.Helper()
 	return ns.lab.run(append([]string{"ip", "netns", "exec", ns.Name, name}, args...)...)
 }
 
-// IPTables runs iptables with args inside the namespace; the rules go away
-// with the namespace.
+// IPTables runs iptables with args inside the namespace, whose rules go with it.
 func (ns *Namespace) IPTables(args ...string) {
 	ns.lab.t.Helper()
 	ns.Run("iptables", append([]string{"-w"}, args...)...)
@@ -197,9 +194,7 @@ func (ns *Namespace) TC(args ...string) {
 	ns.Run("tc", args...)
 }
 
-// IPTablesCounter returns the packet count of the first rule in chain of the
-// filter table whose text contains match (as iptables -S prints it), so a
-// test can check that a rule fired.
+// IPTablesCounter returns the packets of the first filter rule in chain whose iptables -S text contains match.
 func (ns *Namespace) IPTablesCounter(chain, match string) int {
 	ns.lab.t.Helper()
 	out := ns.Run("iptables", "-w", "-S", chain, "-v")
@@ -221,10 +216,11 @@ func (ns *Namespace) IPTablesCounter(chain, match string) int {
 	return 0
 }
 
-// Do runs f on an OS thread switched into the namespace. Sockets f creates
-// (synchronously, on its own goroutine) belong to the namespace for their
-// whole life; goroutines f starts run in the test's own namespace.
+// Do runs f on an OS thread switched into the namespace.
 func (ns *Namespace) Do(f func() error) error {
+	// Sockets f creates (synchronously, on its own goroutine) belong to the
+	// namespace for their whole life; goroutines f starts run in the test's
+	// own namespace.
 	runtime.LockOSThread()
 	orig, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
@@ -252,8 +248,7 @@ func (ns *Namespace) Do(f func() error) error {
 	return f()
 }
 
-// DialContext dials from inside the namespace; as an http.Transport's
-// DialContext it makes a client whose connections start in the namespace.
+// DialContext dials from inside the namespace, as an http.Transport's DialContext can.
 func (ns *Namespace) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := ns.Do(func() (err error) {
@@ -263,12 +258,11 @@ func (ns *Namespace) DialContext(ctx context.Context, network, addr string) (net
 	return c, err
 }
 
-// Command returns a command that runs inside the namespace. With a non-nil
-// cred it runs as that uid/gid with no supplementary groups and no
-// capabilities at all (empty bounding and inheritable sets), as an
-// unprivileged container process would. Start it with Lab.Start so it is
-// killed at teardown.
+// Command returns a command for the namespace, run as cred's uid/gid without capabilities when cred is set.
 func (ns *Namespace) Command(ctx context.Context, cred *syscall.Credential, name string, args ...string) *exec.Cmd {
+	// With cred there are no supplementary groups and no capabilities at
+	// all (empty bounding and inheritable sets), as for an unprivileged
+	// container process. Start it with Lab.Start so teardown kills it.
 	argv := []string{"netns", "exec", ns.Name}
 	if cred != nil {
 		argv = append(argv, "setpriv",
@@ -286,8 +280,7 @@ func (ns *Namespace) Command(ctx context.Context, cred *syscall.Credential, name
 	return cmd
 }
 
-// Start starts cmd (from Namespace.Command) and has the lab kill and reap it
-// at teardown if it is still running.
+// Start starts cmd (from Namespace.Command), which teardown kills and reaps if it still runs.
 func (l *Lab) Start(cmd *exec.Cmd) {
 	l.t.Helper()
 	if err := cmd.Start(); err != nil {
@@ -298,10 +291,9 @@ func (l *Lab) Start(cmd *exec.Cmd) {
 	l.mu.Unlock()
 }
 
-// Close kills the lab's processes and deletes its namespaces (their veths,
-// routes and iptables rules go with them). It is safe to call more than once
-// and from a defer; t.Cleanup calls it.
+// Close kills the lab's processes and deletes its namespaces; safe to call again and from a defer.
 func (l *Lab) Close() {
+	// The namespaces' veths, routes and iptables rules go with them.
 	l.once.Do(func() {
 		l.mu.Lock()
 		procs, nss := l.procs, l.nss
@@ -361,8 +353,7 @@ func sweep() {
 	}
 }
 
-// Namespaces lists the names of this process's lab namespaces that exist,
-// so a test can check that teardown removed them.
+// Namespaces lists this process's lab namespaces that exist, for tests of the teardown.
 func Namespaces() []string {
 	entries, err := os.ReadDir(netnsDir)
 	if err != nil {

@@ -17,8 +17,7 @@ type PathConfig struct {
 	TargetMTU int
 }
 
-// Path is a built prober ↔ router ↔ target path with IPv4 and IPv6
-// addresses that exist only inside its namespaces.
+// Path is a built prober ↔ router ↔ target path, its addresses only inside its namespaces.
 type Path struct {
 	*Lab
 	Prober, Router, Target *Namespace
@@ -42,10 +41,10 @@ var (
 )
 
 // NewPath builds the path in a new lab (see New for when it skips or fails).
-// The router forwards and sends its ICMP errors without rate limiting, so
-// tests see every one.
 func NewPath(t testing.TB, c PathConfig, tools ...string) *Path {
 	t.Helper()
+	// The router forwards and sends its ICMP errors without rate limiting,
+	// so tests see every one.
 	if c.TargetMTU == 0 {
 		c.TargetMTU = c.SecondMTU
 	}

@@ -12,9 +12,7 @@ import (
 // address it accepts requests on.
 var servingLine = regexp.MustCompile(`msg="heartbeat serving".* addr=(\S+)`)
 
-// ServeHeartbeat runs `heartbeat serve` (bin) in the namespace on a free
-// port of addr, with telemetry off, and returns the address once it accepts
-// requests. The lab kills it at teardown.
+// ServeHeartbeat runs `heartbeat serve` (bin) in the namespace on a free port of addr and returns its address.
 func (ns *Namespace) ServeHeartbeat(bin string, addr netip.Addr) string {
 	t := ns.lab.t
 	t.Helper()

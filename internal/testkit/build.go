@@ -9,12 +9,11 @@ import (
 	"time"
 )
 
-// Heartbeat returns the path of a heartbeat binary that any user may run:
-// $HEARTBEAT_BIN when set (make test builds bin/heartbeat first), else one
-// built from this module into a world-readable temporary directory removed
-// when the test ends.
+// Heartbeat returns a heartbeat binary any user may run: $HEARTBEAT_BIN, or one built for the test.
 func Heartbeat(t testing.TB) string {
 	t.Helper()
+	// make test builds bin/heartbeat first and names it; otherwise build
+	// one into a world-readable temporary directory removed with the test.
 	if bin := os.Getenv("HEARTBEAT_BIN"); bin != "" {
 		abs, err := filepath.Abs(bin)
 		if err != nil {
