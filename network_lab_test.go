@@ -22,6 +22,7 @@ import (
 )
 
 func TestLabCheckPrintsLossAndPathMTU(t *testing.T) {
+	netlab.Require(t, "iptables")
 	bin := testkit.Heartbeat(t)
 	for _, tc := range []struct {
 		name      string

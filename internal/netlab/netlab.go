@@ -51,11 +51,7 @@ type Lab struct {
 // New builds an empty lab torn down by t.Cleanup, or skips t (fails it under CI=true) saying why not.
 func New(t testing.TB, tools ...string) *Lab {
 	t.Helper()
-	// CI runs as root and must build the lab; elsewhere a machine that
-	// cannot (not root, no ip command) skips with the reason.
-	if reason := missing(append([]string{"ip"}, tools...)); reason != "" {
-		Unavailable(t, reason)
-	}
+	Require(t, tools...)
 	sweep()
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -64,6 +60,16 @@ func New(t testing.TB, tools ...string) *Lab {
 	l := &Lab{t: t, id: fmt.Sprintf("%s%d-%s", namePrefix, os.Getpid(), hex.EncodeToString(b[:]))}
 	t.Cleanup(l.Close)
 	return l
+}
+
+// Require skips t (fails it under CI=true) unless a lab using tools can be built here.
+func Require(t testing.TB, tools ...string) {
+	t.Helper()
+	// CI runs as root and must build the lab; elsewhere a machine that
+	// cannot (not root, no ip command) skips with the reason.
+	if reason := missing(append([]string{"ip"}, tools...)); reason != "" {
+		Unavailable(t, reason)
+	}
 }
 
 // Unavailable skips t with reason, or fails it when CI=true.
