@@ -40,6 +40,9 @@ func networkAttrs(res probe.Result) []attribute.KeyValue {
 		if m.NextHop > 0 {
 			kvs = append(kvs, attribute.Int("mtu.next_hop_mtu", m.NextHop))
 		}
+		if m.CutShort {
+			kvs = append(kvs, attribute.Bool("mtu.cut_short", true))
+		}
 	}
 	return kvs
 }

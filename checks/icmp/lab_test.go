@@ -182,6 +182,20 @@ func TestLabBlackHole(t *testing.T) {
 			t.Errorf("%s: black hole %v limit %s MTU %d; want a black hole above 1400", dst, res.BlackHole, res.Limit, res.PathMTU)
 		}
 	}
+	// A timeout too short for the binary search still finds the black hole,
+	// with coarser bounds instead of an error.
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	var short icmp.MTUResult
+	var err error
+	inNS(t, p.Prober, func() {
+		short, err = icmp.PathMTU(ctx, p.TargetV4, icmp.MTUOptions{Tries: 2, Wait: 200 * time.Millisecond})
+	})
+	cancel()
+	t.Logf("cut short: %d, first failed %d, tried %v", short.PathMTU, short.FirstFailed, short.Tried)
+	if err != nil || !short.BlackHole || !short.CutShort || short.PathMTU != 1400 || short.FirstFailed <= 1401 {
+		t.Errorf("search cut short: %+v, %v; want a black hole above 1400 with untried sizes", short, err)
+	}
+
 	// The black hole is the router's doing: it made "fragmentation needed"
 	// errors and the rule dropped them.
 	if n := p.Router.IPTablesCounter("OUTPUT", "--icmp-type 3/4"); n == 0 {

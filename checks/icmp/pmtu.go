@@ -93,6 +93,11 @@ type MTUResult struct {
 	// local limit that bounded the search.
 	NextHopMTU int
 	From       netip.Addr
+	// FirstFailed is the smallest size that failed, 0 when none did.
+	FirstFailed int
+	// CutShort is true when the deadline left no time for the next size:
+	// sizes between PathMTU and FirstFailed (or Max) were not tried.
+	CutShort bool
 	// Tried lists each size probed, in order.
 	Tried []SizeResult
 }
@@ -154,6 +159,9 @@ func (s *search) run(ctx context.Context) error {
 		if size <= s.lo || size > s.o.Max {
 			continue
 		}
+		if !s.timeLeft(ctx) {
+			break
+		}
 		if err := s.try(ctx, size); err != nil {
 			return err
 		}
@@ -161,7 +169,7 @@ func (s *search) run(ctx context.Context) error {
 			break
 		}
 	}
-	for s.hi != 0 && s.hi-s.lo > 1 {
+	for s.hi != 0 && s.hi-s.lo > 1 && s.timeLeft(ctx) {
 		size := s.lo + (s.hi-s.lo)/2
 		if s.hint > s.lo && s.hint < s.hi {
 			size, s.hint = s.hint, 0
@@ -199,6 +207,19 @@ func (s *search) try(ctx context.Context, size int) error {
 	return nil
 }
 
+// timeLeft reports whether a size that is lost (every try waiting in vain)
+// still fits before ctx's deadline; when it does not, the search ends with
+// the bounds it has rather than a timeout, so a short timeout coarsens the
+// answer instead of losing it.
+func (s *search) timeLeft(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	if ok && time.Until(dl) < time.Duration(s.o.Tries)*s.o.Wait {
+		s.res.CutShort = true
+		return false
+	}
+	return true
+}
+
 func (s *search) fail(size int, r SizeResult) {
 	if s.hi == 0 || size <= s.hi {
 		s.hi, s.failed = size, r
@@ -210,6 +231,7 @@ func (s *search) finish() {
 	if s.hi == 0 {
 		return
 	}
+	s.res.FirstFailed = s.hi
 	s.res.Limit = s.failed.Outcome
 	s.res.BlackHole = s.failed.Outcome == Lost
 	if !s.res.BlackHole {

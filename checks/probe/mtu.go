@@ -39,7 +39,7 @@ func doMTUICMP(ctx context.Context, t Target, res *Result, rec *recorder) (strin
 	}
 	res.Peer = netip.AddrPortFrom(addr, 0)
 	r, err := icmp.PathMTU(ctx, addr, icmp.MTUOptions{Ladder: o.Ladder, Max: o.MaxMTU, Tries: o.Tries, Wait: o.Wait, TTL: o.TTL})
-	st := &PathMTUStats{Mode: config.MTUModeICMP, MTU: r.PathMTU, Limit: string(r.Limit), NextHop: r.NextHopMTU}
+	st := &PathMTUStats{Mode: config.MTUModeICMP, MTU: r.PathMTU, Limit: string(r.Limit), NextHop: r.NextHopMTU, CutShort: r.CutShort}
 	for _, s := range r.Tried {
 		st.Tried = append(st.Tried, sizeOutcome(s))
 	}
@@ -51,22 +51,36 @@ func doMTUICMP(ctx context.Context, t Target, res *Result, rec *recorder) (strin
 	line := fmt.Sprintf("%s: path MTU %d bytes (%s)", addr, r.PathMTU, mtuBound(r))
 	switch {
 	case r.BlackHole:
-		return "", failf(ErrBlackHole, "black hole: packets above %d bytes vanish without \"fragmentation needed\"", r.PathMTU)
+		return "", failf(ErrBlackHole, "black hole: packets above %d bytes vanish without \"fragmentation needed\"%s", r.PathMTU, cutShort(r))
 	case o.MinMTU > 0 && r.PathMTU < o.MinMTU:
 		return "", failf(ErrMTUBelowMin, "path MTU %d bytes (%s), below min_mtu %d", r.PathMTU, mtuBound(r), o.MinMTU)
 	}
 	return line, nil
 }
 
+// cutShort says which sizes a search stopped by its deadline left untried.
+func cutShort(r icmp.MTUResult) string {
+	switch {
+	case !r.CutShort:
+		return ""
+	case r.FirstFailed > r.PathMTU+1:
+		return fmt.Sprintf(" (the timeout cut the search short: %d to %d bytes untried)", r.PathMTU+1, r.FirstFailed-1)
+	}
+	return " (the timeout cut the search short)"
+}
+
 // mtuBound says what bounded the search.
 func mtuBound(r icmp.MTUResult) string {
 	switch r.Limit {
 	case icmp.FragNeeded:
-		return fmt.Sprintf("fragmentation needed from %s, next-hop MTU %d", r.From, r.NextHopMTU)
+		return fmt.Sprintf("fragmentation needed from %s, next-hop MTU %d", r.From, r.NextHopMTU) + cutShort(r)
 	case icmp.LocalLimit:
-		return fmt.Sprintf("local interface MTU %d", r.NextHopMTU)
+		return fmt.Sprintf("local interface MTU %d", r.NextHopMTU) + cutShort(r)
 	case icmp.Lost:
-		return "larger packets lost"
+		return "larger packets lost" + cutShort(r)
+	}
+	if r.CutShort {
+		return "larger sizes untried: the timeout cut the search short"
 	}
 	return "max_mtu reached"
 }

@@ -116,6 +116,14 @@ func TestLabMTUProberBlackHole(t *testing.T) {
 	if res.ErrorType != ErrBlackHole || res.PathMTU == nil || res.PathMTU.MTU != 1400 || !strings.Contains(res.Reason, "above 1400 bytes") {
 		t.Errorf("black hole: %+v, want black_hole above 1400 bytes", res)
 	}
+	// A timeout too short to finish the binary search still reports the
+	// black hole, saying which sizes went untried.
+	res = runIn(t, p.Prober, networkCheck(config.TypeMTU, p.TargetV4.String(), func(c *config.Check) {
+		c.Timeout, c.MTU.Tries, c.MTU.Wait = 1500*time.Millisecond, 2, 200*time.Millisecond
+	}))
+	if res.ErrorType != ErrBlackHole || !res.PathMTU.CutShort || !strings.Contains(res.Reason, "the timeout cut the search short: 1401 to") {
+		t.Errorf("black hole, short timeout: %s %q, want black_hole naming the untried sizes", res.ErrorType, res.Reason)
+	}
 }
 
 // TestICMPProberLoopback needs no lab: loopback answers when this process

@@ -127,6 +127,8 @@ type PathMTUStats struct {
 	Limit string
 	// NextHop is the MTU a "fragmentation needed" or the local interface reported.
 	NextHop int
+	// CutShort is true when the deadline stopped the search before it converged.
+	CutShort bool
 	// Tried lists each size probed and its outcome ("1400 passed", "1420 frag_needed 1400").
 	Tried []string
 }
