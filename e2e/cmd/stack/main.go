@@ -23,7 +23,7 @@ import (
 )
 
 func main() {
-	e2e.RunSinkIfRequested()
+	e2e.RunHelperIfRequested()
 	root := flag.String("root", ".", "repository root (bin/, otel-collector.yaml, collector/)")
 	work := flag.String("work", "e2e/work/stack", "directory for configs, data and logs")
 	noSidecars := flag.Bool("no-sidecars", false, "start only the pipeline, for sidecars you run yourself")
