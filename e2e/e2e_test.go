@@ -69,11 +69,11 @@ type env struct {
 	s *Stack
 	// alertTrace is the trace id of the failing run in the ALERT lines.
 	alertTrace string
-	// probeTrace is a complete trace of A's probe of B (assertion 3).
-	probeTrace string
-	prom       string
-	jaeger     string
-	sidecar    map[string]string // pod -> base URL
+	// probe is a complete trace of A's probe of B (assertion 3).
+	probe   *probeSpans
+	prom    string
+	jaeger  string
+	sidecar map[string]string // pod -> base URL
 }
 
 func TestPipeline(t *testing.T) {
@@ -381,8 +381,7 @@ func jaegerTrace(ctx context.Context, e *env) (string, error) {
 		}
 		var last error
 		for _, tr := range traces {
-			if detail, last = probeTrace(tr); last == nil {
-				e.probeTrace = tr.TraceID
+			if e.probe, detail, last = probeTrace(tr); last == nil {
 				break
 			}
 		}
@@ -412,8 +411,16 @@ func jaegerTrace(ctx context.Context, e *env) (string, error) {
 	return detail, err
 }
 
+// probeSpans are the span ids of one complete probe trace.
+type probeSpans struct {
+	TraceID, Probe, Server string
+	ServerName             string
+	// Phases maps the probe span's child spans' ids to their names.
+	Phases map[string]string
+}
+
 // probeTrace checks one trace for A's probe span, its phases and B's server span.
-func probeTrace(tr JaegerTrace) (string, error) {
+func probeTrace(tr JaegerTrace) (*probeSpans, string, error) {
 	pod := func(sp JaegerSpan) string { v, _ := Tag(tr.Processes[sp.ProcessID].Tags, "k8s.pod.name"); return v }
 	byID := map[string]JaegerSpan{}
 	for _, sp := range tr.Spans {
@@ -426,13 +433,15 @@ func probeTrace(tr JaegerTrace) (string, error) {
 		}
 	}
 	if probe == nil {
-		return "", fmt.Errorf("trace %s: no %q span from %s", tr.TraceID, "probe "+CheckPeer, PodA)
+		return nil, "", fmt.Errorf("trace %s: no %q span from %s", tr.TraceID, "probe "+CheckPeer, PodA)
 	}
 	var server *JaegerSpan
 	var phases []string
+	ids := &probeSpans{TraceID: tr.TraceID, Probe: probe.SpanID, Phases: map[string]string{}}
 	for i, sp := range tr.Spans {
 		if pod(sp) == PodA && sp.Parent() == probe.SpanID {
 			phases = append(phases, fmt.Sprintf("%s %dµs", sp.OperationName, sp.Duration))
+			ids.Phases[sp.SpanID] = sp.OperationName
 		}
 		if kind, _ := Tag(sp.Tags, "span.kind"); kind == "server" && pod(sp) == PodB {
 			// The server span must descend from the probe span.
@@ -450,12 +459,13 @@ func probeTrace(tr JaegerTrace) (string, error) {
 		}
 	}
 	if server == nil {
-		return "", fmt.Errorf("trace %s: no server span from %s below A's probe span", tr.TraceID, PodB)
+		return nil, "", fmt.Errorf("trace %s: no server span from %s below A's probe span", tr.TraceID, PodB)
 	}
 	if len(phases) == 0 {
-		return "", fmt.Errorf("trace %s: probe span has no phase child spans or events", tr.TraceID)
+		return nil, "", fmt.Errorf("trace %s: probe span has no phase child spans or events", tr.TraceID)
 	}
-	return fmt.Sprintf("trace %s: %q (A, %dµs) with phases [%s] → %q (B, server, %dµs)",
+	ids.Server, ids.ServerName = server.SpanID, server.OperationName
+	return ids, fmt.Sprintf("trace %s: %q (A, %dµs) with phases [%s] → %q (B, server, %dµs)",
 		tr.TraceID, probe.OperationName, probe.Duration, strings.Join(phases, ", "), server.OperationName, server.Duration), nil
 }
 

@@ -58,14 +58,20 @@ func collectorRestart(ctx context.Context, e *env) (string, error) {
 		return "", err
 	}
 
-	// Queued: the exporters' queues hold what they could not send.
+	// Queued: the exporters' queues hold what they could not send, and a
+	// probe of B that A ran after the backends stopped is among it: the
+	// traces queue grew by two batches (the collector's batch timeout is 1 s)
+	// after /status showed that run.
 	exporters := []string{"otlp_grpc/jaeger"}
 	if logs {
 		exporters = append(exporters, "otlp_http/fluentbit")
 	}
+	metrics := "http://" + addr(e.s.Ports.CollectorMetrics) + "/metrics"
 	var queued string
-	err = Poll(ctx, 20*time.Second, 250*time.Millisecond, func(ctx context.Context) error {
-		sizes, err := queueSizes(ctx, "http://"+addr(e.s.Ports.CollectorMetrics)+"/metrics")
+	var probeRun time.Time
+	var queueAtRun float64
+	err = Poll(ctx, 30*time.Second, 250*time.Millisecond, func(ctx context.Context) error {
+		sizes, err := queueSizes(ctx, metrics)
 		if err != nil {
 			return err
 		}
@@ -77,6 +83,19 @@ func collectorRestart(ctx context.Context, e *env) (string, error) {
 			parts = append(parts, fmt.Sprintf("%s %g", ex, sizes[ex]))
 		}
 		queued = strings.Join(parts, ", ")
+		if probeRun.IsZero() {
+			st, err := SidecarStatus(ctx, e.sidecar[PodA])
+			if err != nil {
+				return err
+			}
+			if last := st[CheckPeer].LastRun; last != nil && last.After(backendsDown) {
+				probeRun, queueAtRun = *last, sizes["otlp_grpc/jaeger"]
+			}
+			return fmt.Errorf("no %s run since the backends stopped yet", CheckPeer)
+		}
+		if q := sizes["otlp_grpc/jaeger"]; q < queueAtRun+2 {
+			return fmt.Errorf("traces queue %g batches, want %g: two more after the %s run at %s", q, queueAtRun+2, CheckPeer, probeRun.Format(time.RFC3339Nano))
+		}
 		return nil
 	})
 	if err != nil {
@@ -90,7 +109,6 @@ func collectorRestart(ctx context.Context, e *env) (string, error) {
 	if killed {
 		return "", fmt.Errorf("collector did not stop within the %v grace period of %s after SIGTERM: it was killed", grace, strings.Join(collectorManifests, ", "))
 	}
-	stopped := time.Now()
 	if err := e.s.StartCollector(ctx); err != nil {
 		return "", fmt.Errorf("restarting the collector: %w", err)
 	}
@@ -117,8 +135,7 @@ func collectorRestart(ctx context.Context, e *env) (string, error) {
 			return fmt.Errorf("jaeger: trace %s = %+v", traceID, tr.Data)
 		}
 		saw = append(saw, "span sent before the restart in Jaeger")
-		// Probe spans the sidecars made while Jaeger was down, before the
-		// collector stopped (less the sidecars' batch delay).
+		// Probe spans A made while Jaeger was down, up to the run seen queued.
 		traces, err := JaegerTraces(ctx, e.jaeger, ServiceName, "probe "+CheckPeer, 1000)
 		if err != nil {
 			return err
@@ -127,13 +144,13 @@ func collectorRestart(ctx context.Context, e *env) (string, error) {
 		for _, t := range traces {
 			for _, sp := range t.Spans {
 				st := time.UnixMicro(sp.StartTime)
-				if sp.OperationName == "probe "+CheckPeer && st.After(backendsDown) && st.Before(stopped.Add(-time.Second)) {
+				if sp.OperationName == "probe "+CheckPeer && st.After(backendsDown) && !st.After(probeRun.Add(100*time.Millisecond)) {
 					early++
 				}
 			}
 		}
 		if early == 0 {
-			return fmt.Errorf("jaeger: no %q span from between the backends' stop and the collector's (%d traces)", "probe "+CheckPeer, len(traces))
+			return fmt.Errorf("jaeger: no %q span from between the backends' stop and %s (%d traces)", "probe "+CheckPeer, probeRun.Format(time.RFC3339Nano), len(traces))
 		}
 		saw = append(saw, fmt.Sprintf("%d sidecar probe spans from before the restart", early))
 		if logs {
