@@ -20,19 +20,20 @@ import (
 // collector's stop to their shortest terminationGracePeriodSeconds.
 var collectorManifests = []string{"k8s/collector-gateway/deployment.yaml", "k8s/overlays/agent/collector-agent.yaml"}
 
-// collectorRestart: with Jaeger and Fluent Bit down, a span and a log record
-// sent to the collector wait in its persistent queues; SIGTERM stops the
-// collector within the pods' grace period; restarted, and the backends
-// back, the span, the record and the sidecars' probe spans from before the
-// restart arrive. Jaeger restarts empty, so whatever it then holds from
-// before came through the collector's queue on disk.
+// collectorRestart: with Jaeger, Fluent Bit and Prometheus (remote write)
+// down, a span and a log record sent to the collector wait in its
+// persistent queues; SIGTERM stops the collector within the pods' grace
+// period; restarted, and the backends back, the span, the record and the
+// sidecars' probe spans from before the restart arrive. Jaeger restarts
+// empty, so whatever it then holds from before came through the
+// collector's queue on disk.
 func collectorRestart(ctx context.Context, e *env) (string, error) {
 	grace, err := collectorGrace(e.s.opts.Root)
 	if err != nil {
 		return "", err
 	}
 	logs := e.s.NoFluentBit == ""
-	down := []string{"jaeger"}
+	down := []string{"jaeger", "prometheus"}
 	if logs {
 		down = append(down, "fluent-bit")
 	}
@@ -62,7 +63,8 @@ func collectorRestart(ctx context.Context, e *env) (string, error) {
 	// probe of B that A ran after the backends stopped is among it: the
 	// traces queue grew by two batches (the collector's batch timeout is 1 s)
 	// after /status showed that run.
-	exporters := []string{"otlp_grpc/jaeger"}
+	// Remote write's memory queue too: draining it is the slow part of a stop.
+	exporters := []string{"otlp_grpc/jaeger", "prometheus_remote_write"}
 	if logs {
 		exporters = append(exporters, "otlp_http/fluentbit")
 	}
@@ -114,6 +116,9 @@ func collectorRestart(ctx context.Context, e *env) (string, error) {
 	}
 	if err := e.s.StartJaeger(ctx); err != nil {
 		return "", fmt.Errorf("restarting jaeger: %w", err)
+	}
+	if err := e.s.startPrometheus(ctx); err != nil {
+		return "", fmt.Errorf("restarting prometheus: %w", err)
 	}
 	if logs {
 		if err := e.s.StartFluentBit(ctx); err != nil {
