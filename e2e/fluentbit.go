@@ -100,7 +100,7 @@ func localizeFluentBit(conf, root string, ports, local map[string]int) (string, 
 			out.WriteString(line)
 			continue
 		}
-		gap := val[:len(val)-len(strings.TrimLeft(val, " \t"))]
+		gap := " " + val[:len(val)-len(strings.TrimLeft(val, " \t"))]
 		val = strings.TrimSpace(val)
 		switch {
 		case ports[key] != 0 && val == strconv.Itoa(ports[key]):
