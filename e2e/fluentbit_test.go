@@ -116,14 +116,14 @@ func fluentBitTail(ctx context.Context, e *env) (string, error) {
 		}
 		var n, other int
 		for _, r := range recs {
+			// A line that is not an access-log line (the sidecars' slog
+			// output on stderr) passes through: the line as body, the
+			// other fields as attributes.
+			if strings.HasPrefix(r.BodyString(), "time=") && r.Attributes["stream"] == "stderr" && r.Attributes["k8s_node_name"] == fluentBitNode {
+				other++
+			}
 			m := r.BodyMap()
-			if m == nil {
-				continue
-			}
-			if _, ok := m["log"]; ok {
-				other++ // a line that is not an access-log line, passed through
-			}
-			if m["path"] != "/heartbeat/65536" {
+			if m == nil || m["path"] != "/heartbeat/65536" {
 				continue
 			}
 			if err := accessRecord(r); err != nil {
@@ -141,7 +141,10 @@ func fluentBitTail(ctx context.Context, e *env) (string, error) {
 		if n == 0 {
 			return fmt.Errorf("no access-log record for /heartbeat/65536 among %d records in the log store", len(recs))
 		}
-		detail += fmt.Sprintf("\n%d access-log records, all well-formed; %d other lines passed through with their log field", n, other)
+		if other == 0 {
+			return fmt.Errorf("no stderr line of the sidecars among %d records in the log store, with stream and k8s_node_name attributes", len(recs))
+		}
+		detail += fmt.Sprintf("\n%d access-log records, all well-formed; %d stderr lines passed through (body the line, stream and node as attributes)", n, other)
 		return nil
 	})
 	return detail, err
