@@ -81,7 +81,7 @@ func jaegerUI(ctx context.Context, e *env) (string, error) {
 	}
 	slices.Sort(phases)
 	p, srv := rows[e.probe.Probe], rows[e.probe.Server]
-	return fmt.Sprintf("%s renders %q (%s) with children [%s] and %q (%s) %d levels below; screenshot %s",
+	return fmt.Sprintf("%s renders %q (%s) with children [%s] and %q (%s) at depth %d beneath it; screenshot %s",
 		page, p.Name, p.Service, strings.Join(phases, ", "), srv.Name, srv.Service, len(srv.Ancestors)-len(p.Ancestors), Screenshot), nil
 }
 
@@ -158,6 +158,9 @@ func checkTraceRows(rows map[string]traceRow, want *probeSpans) error {
 	}
 	if p.Name != "probe "+CheckPeer || p.Service != ServiceName {
 		return fmt.Errorf("probe span's row shows %q of %q, want %q of %q", p.Name, p.Service, "probe "+CheckPeer, ServiceName)
+	}
+	if len(want.Phases) == 0 {
+		return fmt.Errorf("trace %s has no phase child spans to look for", want.TraceID)
 	}
 	for id, name := range want.Phases {
 		r, ok := rows[id]
