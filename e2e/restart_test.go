@@ -90,8 +90,8 @@ func collectorRestart(ctx context.Context, e *env) (string, error) {
 			if err != nil {
 				return err
 			}
-			if last := st[CheckPeer].LastRun; last != nil && last.After(backendsDown) {
-				probeRun, queueAtRun = *last, sizes["otlp_grpc/jaeger"]
+			if last := st[CheckPeer].LastRun; last.After(backendsDown) {
+				probeRun, queueAtRun = last, sizes["otlp_grpc/jaeger"]
 			}
 			return fmt.Errorf("no %s run since the backends stopped yet", CheckPeer)
 		}
