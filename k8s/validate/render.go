@@ -57,7 +57,13 @@ func ReadObjects(path string) ([]*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	defer f.Close()
-	r := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	return DecodeObjects(f, path)
+}
+
+// DecodeObjects reads a multi-document YAML stream, such as `helm template`
+// prints; name is what errors call it.
+func DecodeObjects(in io.Reader, path string) ([]*unstructured.Unstructured, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(in))
 	var out []*unstructured.Unstructured
 	for i := 1; ; i++ {
 		doc, err := r.Read()
