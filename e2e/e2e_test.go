@@ -135,6 +135,7 @@ func TestPipeline(t *testing.T) {
 	run("3-jaeger-trace", jaegerTrace)
 	run("5-fluentbit", fluentBit)
 	run("4-collector-outage", outage)
+	run("6-grafana-dashboard", grafanaDashboard)
 }
 
 func errString(err error, ok string) string {
