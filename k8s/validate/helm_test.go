@@ -170,13 +170,10 @@ func TestHelmRendersPassEveryCheck(t *testing.T) {
 // object or a check added to one and not the other fails here.
 func TestHelmSidecarExampleMatchesKustomize(t *testing.T) {
 	chart := helmRender(t, helmCase{name: "sidecar", values: filepath.Join(helmChart, "examples", "sidecar.yaml")})
-	pipeline := map[string]bool{}
-	for _, u := range render(t, pipelineRoot) {
-		pipeline[ID(u)] = true
-	}
+	pipeline := normalizeKustomize(render(t, pipelineRoot))
 	kust := map[string]map[string]any{}
 	for id, o := range normalizeKustomize(render(t, "..")) {
-		if !pipeline[id] {
+		if _, ok := pipeline[id]; !ok {
 			kust[id] = o
 		}
 	}
