@@ -153,6 +153,7 @@ func TestHelmRendersPassEveryCheck(t *testing.T) {
 			for _, err := range check(d, append(append([]*unstructured.Unstructured{}, base...), objs...)) {
 				t.Error(err)
 			}
+			validateChecksFiles(t, objs)
 			var workloads []string
 			for _, u := range objs {
 				if k := u.GetKind(); k == "Deployment" || k == "DaemonSet" {
@@ -163,6 +164,29 @@ func TestHelmRendersPassEveryCheck(t *testing.T) {
 				t.Errorf("%s renders workloads %v, want exactly one", c.name, workloads)
 			}
 		})
+	}
+}
+
+// validateChecksFiles runs `heartbeat validate` (the binary in $HEARTBEAT,
+// when make k8s-validate sets it) on every rendered checks.yaml.
+func validateChecksFiles(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	bin := os.Getenv("HEARTBEAT")
+	if bin == "" {
+		return
+	}
+	for _, u := range objs {
+		data, ok, _ := unstructured.NestedString(u.Object, "data", "checks.yaml")
+		if u.GetKind() != "ConfigMap" || !ok {
+			continue
+		}
+		f := filepath.Join(t.TempDir(), "checks.yaml")
+		if err := os.WriteFile(f, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(bin, "validate", "--config", f).CombinedOutput(); err != nil {
+			t.Errorf("%s: heartbeat validate: %v: %s", ID(u), err, out)
+		}
 	}
 }
 
