@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -98,6 +99,7 @@ func Lint(objs []runtime.Object) []error {
 	}
 	for _, k := range sortedKeys(s.configMaps) {
 		s.lintChecksFile(s.configMaps[k], report)
+		lintDashboard(s.configMaps[k], report)
 	}
 	for _, sm := range s.serviceMonitors {
 		s.lintServiceMonitor(sm, report)
@@ -670,6 +672,35 @@ func (s *set) lintServiceMonitor(sm *monitoringv1.ServiceMonitor, report reporte
 			if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == ep.Port }) {
 				report(owner, fmt.Sprintf("spec.endpoints[%d].port", i), "Service %s has no port named %q", key(svc.Namespace, svc.Name), ep.Port)
 			}
+		}
+	}
+}
+
+// dashboardLabel marks the ConfigMaps Grafana's dashboard sidecar loads.
+const dashboardLabel = "grafana_dashboard"
+
+// lintDashboard checks that a ConfigMap for Grafana's sidecar holds
+// dashboards: the sidecar skips a file it cannot parse with only a log line.
+func lintDashboard(cm *corev1.ConfigMap, report reporter) {
+	if _, ok := cm.Labels[dashboardLabel]; !ok {
+		return
+	}
+	owner := "ConfigMap " + key(cm.Namespace, cm.Name)
+	if len(cm.Data) == 0 {
+		report(owner, "data", "no dashboard, but labelled %s", dashboardLabel)
+	}
+	for _, k := range sortedKeys(cm.Data) {
+		var d struct {
+			Title  string `json:"title"`
+			Panels []any  `json:"panels"`
+		}
+		switch err := json.Unmarshal([]byte(cm.Data[k]), &d); {
+		case !strings.HasSuffix(k, ".json"):
+			report(owner, "data["+k+"]", "the sidecar loads only *.json keys")
+		case err != nil:
+			report(owner, "data["+k+"]", "not a dashboard's JSON model: %v", err)
+		case d.Title == "" || len(d.Panels) == 0:
+			report(owner, "data["+k+"]", "a dashboard needs a title and panels")
 		}
 	}
 }
