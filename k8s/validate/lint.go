@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -689,18 +692,34 @@ func lintDashboard(cm *corev1.ConfigMap, report reporter) {
 	if len(cm.Data) == 0 {
 		report(owner, "data", "no dashboard, but labelled %s", dashboardLabel)
 	}
+	// The panel and query types (timeseries, stat, prometheus ...) the
+	// strict decoder checks options and targets against.
+	plugins.RegisterDefaultPlugins()
 	for _, k := range sortedKeys(cm.Data) {
-		var d struct {
-			Title  string `json:"title"`
-			Panels []any  `json:"panels"`
+		field := "data[" + k + "]"
+		if !strings.HasSuffix(k, ".json") {
+			report(owner, field, "the sidecar loads only *.json keys")
+			continue
 		}
-		switch err := json.Unmarshal([]byte(cm.Data[k]), &d); {
-		case !strings.HasSuffix(k, ".json"):
-			report(owner, "data["+k+"]", "the sidecar loads only *.json keys")
+		if !json.Valid([]byte(cm.Data[k])) {
+			var v any
+			report(owner, field, "not a dashboard's JSON model: %v", json.Unmarshal([]byte(cm.Data[k]), &v))
+			continue
+		}
+		// The classic JSON model is what the sidecar and Grafana's import
+		// read; dashboardv2 is the newer schema-v2 resource format.
+		//lint:ignore SA1019 the classic model is the one we ship
+		var d dashboard.Dashboard
+		err := d.UnmarshalJSONStrict([]byte(cm.Data[k]))
+		// It returns an empty cog.BuildErrors, not nil, when all is well.
+		if be, ok := err.(cog.BuildErrors); ok && len(be) == 0 {
+			err = nil
+		}
+		switch {
 		case err != nil:
-			report(owner, "data["+k+"]", "not a dashboard's JSON model: %v", err)
-		case d.Title == "" || len(d.Panels) == 0:
-			report(owner, "data["+k+"]", "a dashboard needs a title and panels")
+			report(owner, field, "not a complete dashboard model (Grafana's schema, strict): %v", err)
+		case d.Title == nil || *d.Title == "" || len(d.Panels) == 0:
+			report(owner, field, "a dashboard needs a title and panels")
 		}
 	}
 }

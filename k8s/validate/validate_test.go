@@ -40,6 +40,7 @@ var brokenCases = []brokenCase{
 	{file: "init-container-not-sidecar.yaml", offline: "initContainers[heartbeat].restartPolicy: must be Always"},
 	{file: "init-container-not-sidecar.yaml", offline: "range 0-0 leaves out the heartbeat container's group 65532"},
 	{file: "dashboard-not-json.yaml", offline: "data[heartbeat.json]: not a dashboard's JSON model: unexpected end of JSON input"},
+	{file: "dashboard-misspelt.yaml", offline: "Dashboard: unexpected field 'pannels'"},
 	{file: "servicemonitor-wrong-port.yaml", offline: `Service heartbeat/otel-collector has no port named "metrics"`},
 }
 
