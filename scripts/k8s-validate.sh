@@ -113,7 +113,7 @@ for f in k8s/app/checks.yaml deploy/checks.yaml deploy/heartbeat.config; do
 done; fi
 
 step "kubectl kustomize"
-roots=(k8s k8s/overlays/agent)
+roots=(k8s k8s/overlays/agent k8s/overlays/pipeline)
 if command -v kubectl >/dev/null 2>&1; then
   for r in "${roots[@]}"; do
     n=$(kubectl kustomize "$r" | grep -c '^kind:')
