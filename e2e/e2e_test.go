@@ -132,10 +132,10 @@ func TestPipeline(t *testing.T) {
 	run("0-synthetic-otlp", synthetic)
 	run("1-syslog-alert", syslogAlert)
 	run("2-prometheus", prometheus)
+	run("9-grafana-dashboard", grafanaDashboard)
 	run("3-jaeger-trace", jaegerTrace)
 	run("5-fluentbit", fluentBit)
 	run("4-collector-outage", outage)
-	run("6-grafana-dashboard", grafanaDashboard)
 }
 
 func errString(err error, ok string) string {
