@@ -315,6 +315,10 @@ func TestLabUnprivileged(t *testing.T) {
 	bin := helperBinary(t)
 
 	p.Prober.Sysctl("net.ipv4.ping_group_range", "0 2147483647")
+	// The identity and sysctl of the Kubernetes manifests' pod.
+	if out := runAs(t, p.Prober, &syscall.Credential{Uid: 65532, Gid: 65532}, bin, "echo", p.TargetV4); out.Err != "" || out.Received != 3 {
+		t.Errorf("as the pod's uid/gid 65532: %+v; want 3 replies", out)
+	}
 	for _, dst := range []netip.Addr{p.TargetV4, p.TargetV6} {
 		out := runAsNobody(t, p.Prober, bin, "echo", dst)
 		if out.Err != "" || out.Socket != icmp.Datagram || out.Received != 3 {
@@ -418,9 +422,15 @@ func helperBinary(t *testing.T) string {
 // capabilities and returns what it printed.
 func runAsNobody(t *testing.T, ns *netlab.Namespace, bin, mode string, dst netip.Addr) helperOutput {
 	t.Helper()
+	return runAs(t, ns, nobody, bin, mode, dst)
+}
+
+// runAs runs the helper mode in ns as cred without capabilities.
+func runAs(t *testing.T, ns *netlab.Namespace, cred *syscall.Credential, bin, mode string, dst netip.Addr) helperOutput {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := ns.Command(ctx, nobody, bin)
+	cmd := ns.Command(ctx, cred, bin)
 	cmd.Env = []string{helperEnv + "=" + mode, helperDstEnv + "=" + dst.String()}
 	stdout, err := cmd.Output()
 	var out helperOutput
