@@ -325,6 +325,7 @@ func TestLabUnprivileged(t *testing.T) {
 			t.Errorf("%s with ping_group_range set: %+v; want 3 replies over a datagram socket", dst, out)
 		}
 		out = runAsNobody(t, p.Prober, bin, "pmtu", dst)
+		t.Logf("as uid 65534 without capabilities, %s: path MTU %d (%s) over a %s socket", dst, out.PathMTU, out.Limit, out.Socket)
 		if out.Err != "" || out.Socket != icmp.Datagram || out.PathMTU != 1400 || out.Limit != icmp.FragNeeded {
 			t.Errorf("%s path MTU unprivileged: %+v; want 1400 from frag-needed over a datagram socket", dst, out)
 		}
