@@ -48,6 +48,13 @@ func testZone(w dns.ResponseWriter, r *dns.Msg) {
 // dnsTestServer serves testZone over UDP and TCP on the same free port.
 func dnsTestServer(t *testing.T) string {
 	t.Helper()
+	return serveDNS(t, dns.HandlerFunc(testZone), true)
+}
+
+// serveDNS serves handler over TCP and, when udp is set, over UDP on the
+// same free port, until the test ends.
+func serveDNS(t *testing.T, handler dns.Handler, udp bool) string {
+	t.Helper()
 	var (
 		pc  net.PacketConn
 		ln  net.Listener
@@ -57,6 +64,9 @@ func dnsTestServer(t *testing.T) string {
 		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
+		if !udp {
+			break
+		}
 		if pc, err = net.ListenPacket("udp", ln.Addr().String()); err == nil {
 			break
 		}
@@ -65,8 +75,10 @@ func dnsTestServer(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("no port free for both UDP and TCP: %v", err)
 	}
-	handler := dns.HandlerFunc(testZone)
-	servers := []*dns.Server{{PacketConn: pc, Handler: handler}, {Listener: ln, Handler: handler}}
+	servers := []*dns.Server{{Listener: ln, Handler: handler}}
+	if udp {
+		servers = append(servers, &dns.Server{PacketConn: pc, Handler: handler})
+	}
 	errs := make(chan error, len(servers))
 	for _, srv := range servers {
 		started := make(chan struct{})
