@@ -97,7 +97,13 @@ func TestTCPQueryResponse(t *testing.T) {
 	pki := newTestPKI(t)
 	smtp := tcpServer(t, nil, smtpServer(pki.valid))
 	redis := tcpServer(t, nil, redisServer)
-	sshd := tcpServer(t, nil, banner)
+	// Answers whatever comes after its banner in plain text, a ClientHello too.
+	plainOnly := tcpServer(t, nil, func(c net.Conn) {
+		io.WriteString(c, "220 ready\r\n")
+		if _, err := c.Read(make([]byte, 1024)); err == nil {
+			io.WriteString(c, "500 what?\r\n")
+		}
+	})
 
 	// The STARTTLS dialogue of blackbox_exporter's smtp_starttls example
 	// module, sends written as there (a "\n" is added to each).
@@ -139,9 +145,9 @@ func TestTCPQueryResponse(t *testing.T) {
 		{name: "Redis wrong answer", target: redis, steps: `
         - send: PONG
         - expect: "^\\+PONG$"`, wantType: ErrExpectMismatch},
-		{name: "starttls to a server without TLS", target: sshd, steps: `
-        - expect: "^SSH-"
-        - starttls: true`, wantType: ErrTLS},
+		{name: "starttls to a server without TLS", target: plainOnly, steps: `
+        - expect: "^220 "
+        - starttls: true`, wantType: ErrTLS, wantMsg: "step 2 of 2: starttls: tls: "},
 	}
 	runTable(t, tests, func(tc row) tableCase {
 		yaml := fmt.Sprintf("checks:\n  - name: x\n    type: tcp\n    target: %q\n    timeout: 1s\n    tcp:\n      query_response:%s\n", tc.target, tc.steps)
