@@ -76,6 +76,11 @@ func TestGRPCProbe(t *testing.T) {
 	h1 := httptest.NewServer(http.NotFoundHandler()) // HTTP/1.1 only, as net/http serves cleartext
 	t.Cleanup(h1.Close)
 	http1 := strings.TrimPrefix(h1.URL, "http://")
+	// A TLS terminator's answer to a cleartext hello: a fatal alert record.
+	tlsAlert := tcpServer(t, nil, func(c net.Conn) {
+		c.Read(make([]byte, 64))
+		c.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46})
+	})
 	hanging, _ := testkit.BlackHole(t)
 	closed := testkit.ClosedAddr(t)
 	_, securePort, _ := net.SplitHostPort(secure)
@@ -104,6 +109,7 @@ func TestGRPCProbe(t *testing.T) {
 		{name: "health not implemented", target: noHealth, wantType: "grpc_unimplemented"},
 		{name: "HTTP/1.1 port", target: http1, wantType: "grpc_protocol_mismatch", wantMsg: "HTTP/1"},
 		{name: "plaintext to a TLS port", target: secure, wantType: "grpc_protocol_mismatch", wantMsg: "TLS"},
+		{name: "plaintext to a TLS port that alerts", target: tlsAlert, wantType: "grpc_protocol_mismatch", wantMsg: "answered in TLS"},
 		{name: "TLS to a plaintext port", target: plain, grpc: config.GRPCOptions{UseTLS: true}, tls: ca, wantType: ErrTLS},
 		{name: "closed port", target: closed, wantType: ErrConnectionRefused},
 		{name: "hanging server", target: hanging, timeout: 200 * time.Millisecond, wantType: ErrTimeout},

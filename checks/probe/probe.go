@@ -51,7 +51,11 @@ const (
 	ErrExpectMismatch    = "expect_mismatch"
 	ErrDNSAnswer         = "dns_answer_mismatch"
 	ErrGRPCNotServing    = "grpc_not_serving"
-	ErrOther             = "other"
+	// ErrGRPCUnimplemented: the server answers gRPC but has no grpc.health.v1.Health service.
+	ErrGRPCUnimplemented = "grpc_unimplemented"
+	// ErrGRPCProtocol: the port answers, but not with cleartext gRPC (HTTP/1.1, or TLS without grpc.tls).
+	ErrGRPCProtocol = "grpc_protocol_mismatch"
+	ErrOther        = "other"
 )
 
 // PhaseTiming is one measured phase of a run.
