@@ -29,7 +29,7 @@ func probeDNS(ctx context.Context, t Target) Result {
 		span.SetAttributes(semconv.DNSQuestionNameKey.String(c.Target))
 	}
 	rtype := strings.ToUpper(c.DNS.RecordType)
-	prefix := c.Target + " " + rtype
+	prefix := c.Target + ": " + rtype
 	return measure(ctx, func(res *Result, rec *recorder) (string, error) {
 		server, answers, err := doDNS(ctx, t, rtype, res, rec)
 		if server != "" {

@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -140,14 +139,14 @@ func TestDNSProbe(t *testing.T) {
 	}
 	tests := []row{
 		{name: "A records", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "A", ExpectedAnswers: []string{"5.6.7.8", "1.2.3.4"}},
-			wantMsg: "example.test A via " + server + ": 1.2.3.4, 5.6.7.8"},
+			wantMsg: "example.test: A via " + server + ": 1.2.3.4, 5.6.7.8"},
 		{name: "default type A, fqdn target", target: "example.test.", dns: config.DNSOptions{Server: server}},
 		{name: "lower-case type", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "a", ExpectedAnswers: []string{"1.2.3.4"}}},
 		{name: "expected answer missing", target: "example.test", dns: config.DNSOptions{Server: server, ExpectedAnswers: []string{"1.2.3.4", "9.9.9.9"}}, wantType: ErrDNSAnswer},
 		{name: "MX", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "MX", ExpectedAnswers: []string{"10 mail.example.test"}}},
 		{name: "TXT", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "TXT", ExpectedAnswers: []string{"v=spf1 -all"}}},
 		{name: "no data", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "AAAA"},
-			wantMsg: "example.test AAAA via " + server + ": NOERROR, no records"},
+			wantMsg: "example.test: AAAA via " + server + ": NOERROR, no records"},
 		{name: "no data, fail_if_no_answer", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "AAAA", FailIfNoAnswer: true}, wantType: ErrDNSAnswer},
 		{name: "NXDOMAIN", target: "missing.test", dns: config.DNSOptions{Server: server}, wantType: ErrDNS},
 		{name: "SERVFAIL", target: "fail.test", dns: config.DNSOptions{Server: server}, wantType: ErrDNS},
@@ -172,7 +171,7 @@ func TestDNSProbe(t *testing.T) {
 				t.Errorf("server %s, want %s", res.Peer, server)
 			}
 		}
-		if !strings.HasPrefix(res.Message, fmt.Sprintf("%s ", tc.target)) {
+		if !strings.HasPrefix(res.Message, tc.target+": ") {
 			t.Errorf("message %q does not start with the name", res.Message)
 		}
 	})
