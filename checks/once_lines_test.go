@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -19,26 +18,6 @@ import (
 	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
-// grpcHealth serves grpc.health.v1 with the server SERVING until the test ends.
-func grpcHealth(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	grpc_health_v1.RegisterHealthServer(srv, health.NewServer())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Stop()
-		if err := <-done; err != nil {
-			t.Errorf("grpc server: %v", err)
-		}
-	})
-	return ln.Addr().String()
-}
-
 // TestRunOnceLineShape requires every line `heartbeat check` prints, of
 // every type, passing or failing, to read "NAME TARGET: RESULT (DURATION)".
 func TestRunOnceLineShape(t *testing.T) {
@@ -49,7 +28,9 @@ func TestRunOnceLineShape(t *testing.T) {
 	open := testkit.AcceptAndClose(t)
 	refused := testkit.ClosedAddr(t)
 	resolver := startPeerDNS(t, "svc.heartbeat.test", "127.0.0.1")
-	health := grpcHealth(t)
+	grpcSrv := grpc.NewServer()
+	grpc_health_v1.RegisterHealthServer(grpcSrv, health.NewServer())
+	healthAddr := testkit.ServeGRPC(t, grpcSrv)
 	tlsAddr := strings.TrimPrefix(secure.URL, "https://")
 
 	type want struct{ name, target string }
@@ -60,7 +41,7 @@ func TestRunOnceLineShape(t *testing.T) {
 		{"cert", tlsAddr},
 		{"dns", "svc.heartbeat.test"},
 		{"dns-missing", "nope.heartbeat.test"},
-		{"grpc", health},
+		{"grpc", healthAddr},
 	}
 	yaml := fmt.Sprintf(`checks:
   - {name: web, type: http, target: %q}
@@ -70,7 +51,7 @@ func TestRunOnceLineShape(t *testing.T) {
   - {name: dns, type: dns, target: svc.heartbeat.test, dns: {server: %q}}
   - {name: dns-missing, type: dns, target: nope.heartbeat.test, dns: {server: %q}}
   - {name: grpc, type: grpc, target: %q}
-`, wants[0].target, open, refused, tlsAddr, resolver.addr, resolver.addr, health)
+`, wants[0].target, open, refused, tlsAddr, resolver.addr, resolver.addr, healthAddr)
 	f, err := config.Parse("checks.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)

@@ -39,10 +39,6 @@ func requireTraceparent(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h
 // "svc.up" and "svc.trace" SERVING and "svc.down" NOT_SERVING.
 func grpcHealthServer(t *testing.T, cert *tls.Certificate, withHealth bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts := []grpc.ServerOption{grpc.UnaryInterceptor(requireTraceparent)}
 	if cert != nil {
 		opts = append(opts, grpc.Creds(credentials.NewServerTLSFromCert(cert)))
@@ -55,15 +51,7 @@ func grpcHealthServer(t *testing.T, cert *tls.Certificate, withHealth bool) stri
 		hs.SetServingStatus("svc.down", grpc_health_v1.HealthCheckResponse_NOT_SERVING)
 		grpc_health_v1.RegisterHealthServer(srv, hs)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Stop()
-		if err := <-done; err != nil {
-			t.Errorf("grpc server: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return testkit.ServeGRPC(t, srv)
 }
 
 func TestGRPCProbe(t *testing.T) {
