@@ -287,9 +287,9 @@ func TestExampleRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, typ := range []reflect.Type{
-		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](),
+		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](), reflect.TypeFor[queryStepYAML](),
 		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
-		reflect.TypeFor[tcpYAML](), reflect.TypeFor[queryStepYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
+		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
 	} {
 		for _, k := range yamlKeys(typ) {
 			if !regexp.MustCompile(`\b` + k + `:`).Match(data) {
