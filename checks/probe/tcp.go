@@ -60,17 +60,17 @@ func doTCP(ctx context.Context, t Target, addr string, res *Result, rec *recorde
 	return certErr
 }
 
-// openTCP dials addr, with a TLS handshake first when tcp.tls is set; a
-// STARTTLS step starts TLS later, on the open connection.
+// openTCP connects as connect does: with a TLS handshake first when
+// tcp.tls is set. A STARTTLS step also makes the tls options apply, but
+// TLS starts later, on the open connection, so the connection is opened as
+// for a check without the dialogue.
 func openTCP(ctx context.Context, t Target, addr string, rec *recorder) (net.Conn, *tls.ConnectionState, error) {
-	if t.Check.TCP.UseTLS {
-		return connect(ctx, t, addr, rec)
+	if !t.Check.TCP.UseTLS && t.Check.UsesTLS() {
+		plain := *t.Check
+		plain.TCP.QueryResponse = nil
+		t.Check = &plain
 	}
-	if t.Check.Server.Host == "" {
-		return nil, nil, failf(ErrOther, "empty address")
-	}
-	conn, err := dial(ctx, rec, "tcp", addr)
-	return conn, nil, err
+	return connect(ctx, t, addr, rec)
 }
 
 // dialogue is the check's steps: query_response as written (numbered in
