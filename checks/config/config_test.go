@@ -258,6 +258,14 @@ func TestExampleRoundTrip(t *testing.T) {
 			c.Interval = 15 * time.Second
 			return c
 		}(),
+		{
+			Name: "peer-throughput", Type: TypeThroughput, Target: "http://heartbeat-peers.default.svc.cluster.local:8080",
+			Server:   HostPort{"heartbeat-peers.default.svc.cluster.local", 8080},
+			Interval: 10 * time.Minute, Timeout: 30 * time.Second, Jitter: 0.1, FailureThreshold: 1, SuccessThreshold: 1,
+			EachAddress: true, MaxAddresses: DefaultMaxAddresses,
+			Throughput: ThroughputOptions{Direction: DirectionBoth, Bytes: 1 << 20, MinBitsPerSecond: 10e6,
+				URL: mustURL(t, "http://heartbeat-peers.default.svc.cluster.local:8080")},
+		},
 	}
 	if len(f.Checks) != len(want) {
 		t.Fatalf("got %d checks, want %d", len(f.Checks), len(want))
@@ -282,6 +290,7 @@ func TestExampleRoundTrip(t *testing.T) {
 		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](),
 		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
 		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
+		reflect.TypeFor[throughputYAML](),
 	} {
 		for _, k := range yamlKeys(typ) {
 			if !regexp.MustCompile(`\b` + k + `:`).Match(data) {
@@ -494,7 +503,7 @@ func TestDerived(t *testing.T) {
 // TestTypesComplete checks every type has what validation and derivation use.
 func TestTypesComplete(t *testing.T) {
 	t.Parallel()
-	want := []string{TypeHTTP, TypeTCP, TypeTLS, TypeDNS, TypeGRPC}
+	want := []string{TypeHTTP, TypeTCP, TypeTLS, TypeDNS, TypeGRPC, TypeThroughput}
 	if got := Types(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Types() = %v, want %v", got, want)
 	}

@@ -15,6 +15,8 @@ const (
 	TypeTLS  = "tls"
 	TypeDNS  = "dns"
 	TypeGRPC = "grpc"
+	// TypeThroughput measures download and upload rates against a payload server.
+	TypeThroughput = "throughput"
 )
 
 // DefaultDNSPort is the port of a dns.server written without one.
@@ -43,6 +45,9 @@ type checkType struct {
 	// derive sets Check.Server (and URL where the type has one); called
 	// only for a valid target.
 	derive func(*Check)
+	// exclusive types run one at a time in a sidecar, whatever the
+	// concurrency limit: two throughput runs would share, and halve, a link.
+	exclusive bool
 }
 
 // optionsBlock is a type's options struct.
@@ -80,6 +85,14 @@ var checkTypes = []checkType{
 		usesTLS: func(c *Check) bool { return c.GRPC.UseTLS }, eachAddress: true,
 		targetProblem: hostPortProblem, derive: deriveTarget,
 		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.GRPC = d.grpcOptions(&r.GRPC, p) },
+	},
+	{
+		name: TypeThroughput, section: "throughput", options: func(c *Check) optionsBlock { return &c.Throughput },
+		usesTLS: func(c *Check) bool { return strings.HasPrefix(strings.ToLower(c.Target), "https:") }, eachAddress: true,
+		targetProblem: urlProblem, derive: deriveThroughput, exclusive: true,
+		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) {
+			c.Throughput = d.throughputOptions(&r.Throughput, p)
+		},
 	},
 }
 
@@ -120,6 +133,12 @@ func (c *Check) UsesTLS() bool {
 	// http checks always qualify: an http:// target may redirect to https.
 	t, ok := lookupType(c.Type)
 	return ok && t.usesTLS(c)
+}
+
+// Exclusive reports whether c's runs must never overlap another exclusive run.
+func (c *Check) Exclusive() bool {
+	t, ok := lookupType(c.Type)
+	return ok && t.exclusive
 }
 
 // HostPort is a host (a DNS name, or an IP literal without brackets) and a port.
