@@ -36,6 +36,8 @@ type instruments struct {
 	up         metric.Int64ObservableGauge
 	certExpiry metric.Int64ObservableGauge
 	statusCode metric.Int64ObservableGauge
+
+	throughput throughputInstruments
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
@@ -72,6 +74,9 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.up = gauge("heartbeat.check.up", "", "Check state after thresholds: 1 up, 0 down; absent while unknown.")
 	in.certExpiry = gauge("probe.tls.cert.expiry", "s", "Expiry of the leaf certificate, as a Unix time.")
 	in.statusCode = gauge("probe.http.status_code", "", "HTTP status code of the last run.")
+	var err error
+	in.throughput, err = newThroughputInstruments(m)
+	errs = append(errs, err)
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("checks: creating instruments: %w", err)

@@ -82,6 +82,9 @@ type SeriesStatus struct {
 	LastErrorAt          time.Time      `json:"last_error_at,omitzero"`
 	StatusCode           int            `json:"status_code,omitempty"`
 	CertExpiry           time.Time      `json:"cert_expiry,omitzero"`
+	// The last throughput run's rates, download and upload.
+	ReceiveBitsPerSecond  float64 `json:"receive_bits_per_second,omitempty"`
+	TransmitBitsPerSecond float64 `json:"transmit_bits_per_second,omitempty"`
 }
 
 // transition is what one run did to a series' State.

@@ -51,6 +51,8 @@ const (
 	ErrExpectMismatch    = "expect_mismatch"
 	ErrDNSAnswer         = "dns_answer_mismatch"
 	ErrGRPCNotServing    = "grpc_not_serving"
+	ErrTransferTimeout   = "transfer_timeout"   // a throughput run's deadline passed mid-transfer
+	ErrThroughputLow     = "throughput_too_low" // below min_bits_per_second
 	ErrOther             = "other"
 )
 
@@ -80,4 +82,6 @@ type Result struct {
 	HasServerTiming bool
 	// CertExpiry is the earliest NotAfter of the verified chain's leaf; zero when no TLS.
 	CertExpiry time.Time
+	// Transfers are a throughput run's directions, also when it failed part way.
+	Transfers []Transfer
 }
