@@ -46,6 +46,8 @@ type Check struct {
 	TLS  TLSOptions // used by tls checks, https targets and tcp checks with TCP.TLS
 	DNS  DNSOptions
 	GRPC GRPCOptions
+	ICMP ICMPOptions
+	MTU  MTUOptions
 	// Throughput configures a throughput check; its URL is derived from Target.
 	Throughput ThroughputOptions
 }

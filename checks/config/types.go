@@ -15,6 +15,8 @@ const (
 	TypeTLS  = "tls"
 	TypeDNS  = "dns"
 	TypeGRPC = "grpc"
+	TypeICMP = "icmp"
+	TypeMTU  = "mtu"
 	// TypeThroughput measures download and upload rates against a payload server.
 	TypeThroughput = "throughput"
 )
@@ -45,6 +47,10 @@ type checkType struct {
 	// derive sets Check.Server (and URL where the type has one); called
 	// only for a valid target.
 	derive func(*Check)
+	// checkProblems, if set, validates what the type's options require of
+	// the rest of the check (a timeout long enough, a target of the right
+	// form); fields relative to the check.
+	checkProblems func(*Check) []problem
 	// exclusive types run one at a time in a sidecar, whatever the
 	// concurrency limit: two throughput runs would share, and halve, a link.
 	exclusive bool
@@ -85,6 +91,21 @@ var checkTypes = []checkType{
 		usesTLS: func(c *Check) bool { return c.GRPC.UseTLS }, eachAddress: true,
 		targetProblem: hostPortProblem, derive: deriveTarget,
 		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.GRPC = d.grpcOptions(&r.GRPC, p) },
+	},
+	{
+		name: TypeICMP, section: "icmp", options: func(c *Check) optionsBlock { return &c.ICMP },
+		usesTLS: never, eachAddress: true,
+		targetProblem: hostProblem, derive: deriveHost,
+		decodeYAML:    func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.ICMP = d.icmpOptions(&r.ICMP, p) },
+		checkProblems: icmpCheckProblems,
+	},
+	{
+		name: TypeMTU, section: "mtu", options: func(c *Check) optionsBlock { return &c.MTU },
+		// Only an http-mode search of an https:// payload server does TLS.
+		usesTLS: func(c *Check) bool { return strings.HasPrefix(c.Target, "https://") }, eachAddress: true,
+		targetProblem: mtuTargetProblem, derive: deriveMTU,
+		decodeYAML:    func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.MTU = d.mtuOptions(&r.MTU, p) },
+		checkProblems: mtuCheckProblems,
 	},
 	{
 		name: TypeThroughput, section: "throughput", options: func(c *Check) optionsBlock { return &c.Throughput },

@@ -60,6 +60,8 @@ type checkYAML struct {
 	TLS          obj[tlsYAML]        `yaml:"tls"`
 	DNS          obj[dnsYAML]        `yaml:"dns"`
 	GRPC         obj[grpcYAML]       `yaml:"grpc"`
+	ICMP         obj[icmpYAML]       `yaml:"icmp"`
+	MTU          obj[mtuYAML]        `yaml:"mtu"`
 	Throughput   obj[throughputYAML] `yaml:"throughput"`
 }
 
