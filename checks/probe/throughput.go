@@ -156,6 +156,14 @@ func newSession(ctx context.Context, t Target, conn net.Conn) *session {
 	return &session{ctx: ctx, t: t, conn: conn, in: in, br: bufio.NewReaderSize(in, 64<<10), chunk: config.MaxThroughputBytes}
 }
 
+// next is the size of the next request for rem bytes: rem split evenly
+// into as few requests as chunk allows, so no request is a tiny tail too
+// short to time.
+func (s *session) next(rem int64) int64 {
+	k := (rem + s.chunk - 1) / s.chunk
+	return (rem + k - 1) / k
+}
+
 // request builds one request to the payload route for size n.
 func (s *session) request(method string, n int64, body io.Reader, length int64) *http.Request {
 	u := *s.t.Check.Throughput.URL
@@ -178,7 +186,7 @@ func (s *session) request(method string, n int64, body io.Reader, length int64) 
 func (s *session) download(total int64) (Transfer, error) {
 	tr := Transfer{Direction: DirectionReceive}
 	for tr.Bytes < total {
-		n := min(total-tr.Bytes, s.chunk)
+		n := s.next(total - tr.Bytes)
 		req := s.request(http.MethodGet, n, nil, 0)
 		if err := req.Write(s.conn); err != nil {
 			return tr, err
@@ -238,7 +246,7 @@ func (s *session) shrink(resp *http.Response, n int64) (retry bool, err error) {
 func (s *session) upload(total int64) (Transfer, error) {
 	tr := Transfer{Direction: DirectionTransmit, ServerTimed: true}
 	for tr.Bytes < total {
-		n := min(total-tr.Bytes, s.chunk)
+		n := s.next(total - tr.Bytes)
 		body := &patternReader{left: n}
 		req := s.request(http.MethodPost, 1, body, n)
 		start := time.Now()
