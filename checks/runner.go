@@ -256,14 +256,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // snapshot returns the current checks in file order.
 func (r *Runner) snapshot() []*check { return *r.list.Load() }
 
-func (r *Runner) acquire(ctx context.Context) bool {
-	select {
-	case r.sem <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+func (r *Runner) acquire(ctx context.Context) bool { return take(ctx, r.sem) }
 
 func (r *Runner) release() { <-r.sem }
 

@@ -70,9 +70,12 @@ func (st *SeriesStatus) setThroughput(res probe.Result) {
 
 // acquireExclusive waits for the one slot exclusive checks share, so that
 // two throughput runs never split a link between them.
-func (r *Runner) acquireExclusive(ctx context.Context) bool {
+func (r *Runner) acquireExclusive(ctx context.Context) bool { return take(ctx, r.exclusive) }
+
+// take fills one slot of sem, waiting until one is free or ctx ends.
+func take(ctx context.Context, sem chan struct{}) bool {
 	select {
-	case r.exclusive <- struct{}{}:
+	case sem <- struct{}{}:
 		return true
 	case <-ctx.Done():
 		return false

@@ -186,24 +186,9 @@ type record struct {
 
 // serveHeartbeat answers /heartbeat/{n}.
 func (s *Server) serveHeartbeat(w http.ResponseWriter, r *http.Request, arg string, start time.Time) record {
-	var (
-		rec  record
-		recv time.Duration
-	)
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodPost, http.MethodPut:
-		n, rcv, status, msg := s.discardBody(w, r)
-		rec.requestBytes, recv = n, rcv
-		if status != 0 {
-			out := s.serveText(w, r, status, msg, start)
-			out.requestBytes = n
-			return out
-		}
-	default:
-		w.Header()["Allow"] = s.allowHdr
-		out := s.serveText(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed", start)
-		return out
+	rec, recv, done := s.takeBody(w, r, start)
+	if done {
+		return rec
 	}
 	n, err := ParseSize(arg, s.cfg.MinSize, s.cfg.MaxSize)
 	if err != nil {

@@ -2,6 +2,7 @@ package payload
 
 import (
 	"io"
+	"net/http"
 	"strconv"
 	"time"
 )
@@ -32,6 +33,27 @@ func (t *recvTimer) Read(p []byte) (int, error) {
 
 // elapsed is first to last byte; zero when at most one read carried data.
 func (t *recvTimer) elapsed() time.Duration { return t.last.Sub(t.first) }
+
+// takeBody reads and drops an upload's body before a payload route answers;
+// done is true when it has answered itself (an unknown method, a body too
+// large, too slow or cut short). rec carries the body's size.
+func (s *Server) takeBody(w http.ResponseWriter, r *http.Request, start time.Time) (rec record, recv time.Duration, done bool) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPost, http.MethodPut:
+		n, rcv, status, msg := s.discardBody(w, r)
+		rec.requestBytes, recv = n, rcv
+		if status != 0 {
+			out := s.serveText(w, r, status, msg, start)
+			out.requestBytes = n
+			return out, 0, true
+		}
+	default:
+		w.Header()["Allow"] = s.allowHdr
+		return s.serveText(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed", start), 0, true
+	}
+	return rec, recv, false
+}
 
 // serverTiming is the Server-Timing value: app alone, and recv after it
 // for requests that had a body.

@@ -50,24 +50,11 @@ type wirePlan struct {
 
 // serveWire answers /heartbeat/wire/{n}.
 func (s *Server) serveWire(w http.ResponseWriter, r *http.Request, arg string, start time.Time) record {
-	var (
-		reqBytes int64
-		recv     time.Duration
-	)
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodPost, http.MethodPut:
-		n, rcv, status, msg := s.discardBody(w, r)
-		reqBytes, recv = n, rcv
-		if status != 0 {
-			out := s.serveText(w, r, status, msg, start)
-			out.requestBytes = n
-			return out
-		}
-	default:
-		w.Header()["Allow"] = s.allowHdr
-		return s.serveText(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed", start)
+	taken, recv, done := s.takeBody(w, r, start)
+	if done {
+		return taken
 	}
+	reqBytes := taken.requestBytes
 	bad := func(msg string) record {
 		out := s.serveText(w, r, http.StatusBadRequest, msg, start)
 		out.requestBytes = reqBytes

@@ -39,9 +39,7 @@ func wireSizes() []int {
 			ns = append(ns, n)
 		}
 	}
-	for _, n := range []int{1448, 2 * 1448, 3 * 1448, 1500, 9000, 65535, 65536, 65537, bufSize + 1, 1 << 20} {
-		ns = append(ns, n)
-	}
+	ns = append(ns, 1448, 2*1448, 3*1448, 1500, 9000, 65535, 65536, 65537, bufSize+1, 1<<20)
 	return ns
 }
 
