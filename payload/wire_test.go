@@ -194,6 +194,9 @@ func wireKeepAlive(t *testing.T, addr string) {
 	if total != n {
 		t.Fatalf("POST: %d bytes on the wire", total)
 	}
+	if st := hdr.Get("Server-Timing"); !strings.Contains(st, ", recv;dur=") {
+		t.Fatalf("POST: Server-Timing %q has no recv", st)
+	}
 	// Below the smallest answer: 400 with the reason, on the same connection.
 	fmt.Fprintf(conn, "GET /heartbeat/wire/%d HTTP/1.1\r\nHost: x\r\n\r\n", wireMinKeepAlive-1)
 	_, _, status, msg := readResponse(t, br, false)

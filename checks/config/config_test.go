@@ -278,6 +278,8 @@ func TestExampleRoundTrip(t *testing.T) {
 			c.URL = mustURL(t, c.Target)
 			return c
 		}(),
+		def(Check{Name: "one-segment", Type: TypeHTTP, Target: "http://127.0.0.1:8080/heartbeat/wire/1448",
+			Server: HostPort{"127.0.0.1", 8080}, HTTP: HTTPOptions{Method: "GET", MaxRedirects: 10}}),
 		{
 			Name: "peer-throughput", Type: TypeThroughput, Target: "http://heartbeat-peers.default.svc.cluster.local:8080",
 			Server:   HostPort{"heartbeat-peers.default.svc.cluster.local", 8080},
