@@ -43,6 +43,8 @@ type instruments struct {
 	certExpiry metric.Int64ObservableGauge
 	statusCode metric.Int64ObservableGauge
 	pathMTU    metric.Int64ObservableGauge
+
+	throughput throughputInstruments
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
@@ -83,6 +85,9 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.certExpiry = gauge("probe.tls.cert.expiry", "s", "Expiry of the leaf certificate, as a Unix time.")
 	in.statusCode = gauge("probe.http.status_code", "", "HTTP status code of the last run.")
 	in.pathMTU = gauge("probe.path_mtu", "By", "Largest IP packet that crossed the path in the last mtu run.")
+	var err error
+	in.throughput, err = newThroughputInstruments(m)
+	errs = append(errs, err)
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("checks: creating instruments: %w", err)
