@@ -163,6 +163,9 @@ func (r *Runner) Apply(f *config.File) error {
 	if f != nil {
 		cfgs = f.Checks
 	}
+	// Before the lock and before any run: one-time loads such as the system
+	// roots must not count in a first run's duration.
+	probe.Preload(cfgs)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := make(map[string]*check, len(cfgs))
@@ -371,6 +374,7 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	s.st.LastSuccess = res.Success
 	s.st.StatusCode = res.StatusCode
 	s.st.CertExpiry = res.CertExpiry
+	s.st.ProtocolVersion = res.ProtocolVersion
 	if res.Success {
 		s.st.LastResult = c.redact(res.Message)
 	} else {

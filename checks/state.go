@@ -82,6 +82,7 @@ type SeriesStatus struct {
 	LastErrorAt          time.Time      `json:"last_error_at,omitzero"`
 	StatusCode           int            `json:"status_code,omitempty"`
 	CertExpiry           time.Time      `json:"cert_expiry,omitzero"`
+	ProtocolVersion      string         `json:"protocol_version,omitempty"` // HTTP version of the last response: "1.1", "2"
 }
 
 // transition is what one run did to a series' State.

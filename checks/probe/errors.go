@@ -46,6 +46,10 @@ func classifyError(err error) string {
 	if errors.As(err, &pe) {
 		return pe.typ
 	}
+	var expired *expiredError
+	if errors.As(err, &expired) {
+		return ErrCertExpiring
+	}
 	if errors.Is(err, errTooManyRedirects) {
 		return ErrRedirects
 	}

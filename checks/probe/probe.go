@@ -46,7 +46,6 @@ const (
 	ErrStatusCode        = "status_code"
 	ErrBodyMismatch      = "body_mismatch"
 	ErrHeaderMismatch    = "header_mismatch"
-	ErrBodyTooLarge      = "body_too_large"
 	ErrRedirects         = "too_many_redirects"
 	ErrExpectMismatch    = "expect_mismatch"
 	ErrDNSAnswer         = "dns_answer_mismatch"
@@ -80,4 +79,8 @@ type Result struct {
 	HasServerTiming bool
 	// CertExpiry is the earliest NotAfter of the verified chain's leaf; zero when no TLS.
 	CertExpiry time.Time
+	// ProtocolVersion is the HTTP version of the final response ("1.1", "2"); http only.
+	ProtocolVersion string
+	// BodyBytes counts the bytes of the final response's body that were read; http only.
+	BodyBytes int64
 }
