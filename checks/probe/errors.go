@@ -56,8 +56,13 @@ func classifyError(err error) string {
 	if isTimeout(err) {
 		return ErrTimeout
 	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
+	var (
+		dnsErr  *net.DNSError
+		addrErr *net.AddrError
+	)
+	if errors.As(err, &dnsErr) || errors.As(err, &addrErr) {
+		// An AddrError is a host with no address the dial may use (none in
+		// ip_protocol's family, or in source_address's).
 		return ErrDNS
 	}
 	switch {

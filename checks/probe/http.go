@@ -113,6 +113,10 @@ func doHTTP(ctx context.Context, t Target, res *Result, rec *recorder) (string, 
 	if err := checkSSL(resp.TLS != nil, opts); err != nil {
 		return "", err
 	}
+	if opts.Version == config.HTTPVersion2 && resp.ProtoMajor != 2 {
+		// A TLS server that negotiates no ALPN protocol gets HTTP/1.1.
+		return "", failf(ErrHTTPVersion, "server answered over HTTP/%s; http.version is 2", res.ProtocolVersion)
+	}
 	if certErr != nil {
 		return "", certErr
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"testing"
 
@@ -44,5 +45,50 @@ func TestHTTPLargeBodyWithoutAssertion(t *testing.T) {
 	runTable(t, sizes, func(n int) tableCase {
 		return tableCase{name: strconv.Itoa(n) + " bytes",
 			check: config.Check{Type: config.TypeHTTP, Target: srv.URL + "/" + strconv.Itoa(n)}}
-	}, nil)
+	}, func(t *testing.T, n int, _ *config.Check, res Result) {
+		if res.BodyBytes != int64(n) {
+			t.Errorf("counted %d body bytes, want %d", res.BodyBytes, n)
+		}
+	})
+}
+
+// TestHTTPMaxBodyBytes covers the body regexps on a body longer than
+// max_body_bytes: they see its first max_body_bytes, the whole body is still
+// read and counted, and a failed match says the limit was hit.
+func TestHTTPMaxBodyBytes(t *testing.T) {
+	testkit.CheckLeaks(t)
+	srv := payloadServer(t)
+	re := regexp.MustCompile
+	type row = struct {
+		name       string
+		size       int
+		opts       config.HTTPOptions
+		wantType   string
+		wantReason string
+	}
+	rows := []row{
+		{name: "match in the kept part", size: 16 << 20, opts: config.HTTPOptions{BodyMatches: []*regexp.Regexp{re("^0123")}}},
+		{name: "no match in the kept part", size: 64 << 10, opts: config.HTTPOptions{BodyMatches: []*regexp.Regexp{re("F0{3}")}, MaxBodyBytes: 1000},
+			wantType: ErrBodyMismatch, wantReason: `body does not match "F0{3}" in its first 1000 bytes (max_body_bytes; the body has 65536)`},
+		{name: "no match in a body within the limit", size: 1000, opts: config.HTTPOptions{BodyMatches: []*regexp.Regexp{re("x")}, MaxBodyBytes: 1000},
+			wantType: ErrBodyMismatch, wantReason: `body does not match "x"`},
+		{name: "exactly the limit", size: 1000, opts: config.HTTPOptions{BodyMatches: []*regexp.Regexp{re("^0123.*7$")}, MaxBodyBytes: 1000}},
+		{name: "not matches sees only the kept part", size: 64 << 10, opts: config.HTTPOptions{BodyNotMatches: []*regexp.Regexp{re("^.{1000}")}, MaxBodyBytes: 999}},
+		{name: "not matches in the kept part", size: 16 << 20, opts: config.HTTPOptions{BodyNotMatches: []*regexp.Regexp{re("DEF")}},
+			wantType: ErrBodyMismatch, wantReason: `body matches "DEF"`},
+	}
+	runTable(t, rows, func(r row) tableCase {
+		return tableCase{name: r.name, wantType: r.wantType,
+			check: config.Check{Type: config.TypeHTTP, Target: srv.URL + "/" + strconv.Itoa(r.size), HTTP: r.opts}}
+	}, func(t *testing.T, r row, c *config.Check, res Result) {
+		if res.BodyBytes != int64(r.size) {
+			t.Errorf("counted %d body bytes, want %d", res.BodyBytes, r.size)
+		}
+		if r.wantReason != "" && res.Reason != r.wantReason {
+			t.Errorf("reason %q, want %q", res.Reason, r.wantReason)
+		}
+		if r.opts.MaxBodyBytes == 0 && c.HTTP.MaxBodyBytes != config.DefaultMaxBodyBytes {
+			t.Errorf("max_body_bytes %d, want the default %d", c.HTTP.MaxBodyBytes, config.DefaultMaxBodyBytes)
+		}
+	})
 }

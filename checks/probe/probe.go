@@ -47,6 +47,7 @@ const (
 	ErrBodyMismatch      = "body_mismatch"
 	ErrHeaderMismatch    = "header_mismatch"
 	ErrRedirects         = "too_many_redirects"
+	ErrHTTPVersion       = "http_version"
 	ErrExpectMismatch    = "expect_mismatch"
 	ErrDNSAnswer         = "dns_answer_mismatch"
 	ErrGRPCNotServing    = "grpc_not_serving"
