@@ -523,7 +523,7 @@ func (r *Runner) resolve(ctx context.Context, c *check) ([]netip.AddrPort, error
 		ips[i] = ips[i].Unmap()
 	}
 	slices.SortFunc(ips, netip.Addr.Compare)
-	ips = slices.Compact(ips)
+	ips = c.cfg.Dial.Select(slices.Compact(ips))
 	if len(ips) == 0 {
 		return nil, fmt.Errorf("lookup %s: no addresses", host)
 	}

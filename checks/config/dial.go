@@ -71,3 +71,21 @@ func (c *Check) dialProblems() []problem {
 	}
 	return ps
 }
+
+// Select keeps the addresses a check with these options dials: those of
+// source_address's family, then of ip_protocol's, or of the other family
+// when there are none and fallback is allowed.
+func (o DialOptions) Select(addrs []netip.Addr) []netip.Addr {
+	if a := o.SourceAddress; a.IsValid() {
+		addrs = slices.DeleteFunc(slices.Clone(addrs), func(b netip.Addr) bool { return b.Is4() != a.Is4() })
+	}
+	if o.IPProtocol == "" {
+		return addrs
+	}
+	want4 := o.IPProtocol == "ip4"
+	preferred := slices.DeleteFunc(slices.Clone(addrs), func(b netip.Addr) bool { return b.Is4() != want4 })
+	if len(preferred) == 0 && !o.NoIPProtocolFallback {
+		return addrs
+	}
+	return preferred
+}

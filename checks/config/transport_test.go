@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -125,4 +126,27 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestDialSelect(t *testing.T) {
+	t.Parallel()
+	addrs := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("10.0.0.2")}
+	only4 := addrs[:1]
+	tests := []struct {
+		opts DialOptions
+		in   []netip.Addr
+		want string
+	}{
+		{DialOptions{}, addrs, "[10.0.0.1 2001:db8::1 10.0.0.2]"},
+		{DialOptions{IPProtocol: "ip4"}, addrs, "[10.0.0.1 10.0.0.2]"},
+		{DialOptions{IPProtocol: "ip6"}, addrs, "[2001:db8::1]"},
+		{DialOptions{IPProtocol: "ip6"}, only4, "[10.0.0.1]"},
+		{DialOptions{IPProtocol: "ip6", NoIPProtocolFallback: true}, only4, "[]"},
+		{DialOptions{SourceAddress: netip.MustParseAddr("2001:db8::9")}, addrs, "[2001:db8::1]"},
+	}
+	for _, tt := range tests {
+		if got := fmt.Sprint(tt.opts.Select(tt.in)); got != tt.want {
+			t.Errorf("%+v.Select(%v) = %s, want %s", tt.opts, tt.in, got, tt.want)
+		}
+	}
 }
