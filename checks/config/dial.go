@@ -72,10 +72,10 @@ func (c *Check) dialProblems() []problem {
 	return ps
 }
 
-// Select keeps the addresses a check with these options dials: those of
-// source_address's family, then of ip_protocol's, or of the other family
-// when there are none and fallback is allowed.
+// Select returns the addresses of addrs a check with these options may dial.
 func (o DialOptions) Select(addrs []netip.Addr) []netip.Addr {
+	// Those of source_address's family, then of ip_protocol's, or of the
+	// other family when there are none and fallback is allowed.
 	if a := o.SourceAddress; a.IsValid() {
 		addrs = slices.DeleteFunc(slices.Clone(addrs), func(b netip.Addr) bool { return b.Is4() != a.Is4() })
 	}

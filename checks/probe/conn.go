@@ -85,10 +85,10 @@ func noAddressInFamily(err error) bool {
 	return errors.As(err, &addrErr) || errors.As(err, &dnsErr) && dnsErr.IsNotFound
 }
 
-// Preload does once, before any run, what the first runs of checks would
-// otherwise count in their duration: loading the system roots, when a check
-// may verify a certificate against them.
+// Preload does the one-time work the first runs of checks would otherwise count, such as loading the system roots.
 func Preload(checks []config.Check) {
+	// Called before any run's clock starts; the roots are loaded only when
+	// a check may verify a certificate against them.
 	for i := range checks {
 		c := &checks[i]
 		if c.UsesTLS() && c.TLS.CAFile == "" && !c.TLS.InsecureSkipVerify {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -27,10 +26,6 @@ import (
 // ALPN protocol and speaks HTTP/1.1.
 func protoServer(t *testing.T, cert *tls.Certificate, protos ...string) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, r.Proto)
-	}))
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	var p http.Protocols
 	for _, proto := range protos {
 		switch proto {
@@ -42,27 +37,18 @@ func protoServer(t *testing.T, cert *tls.Certificate, protos ...string) *httptes
 			p.SetUnencryptedHTTP2(true)
 		}
 	}
-	if cert != nil && len(protos) == 0 {
-		// A TLS server that negotiates no ALPN protocol, speaking HTTP/1.1.
-		p.SetHTTP1(true)
-		srv.TLS = &tls.Config{NextProtos: []string{}}
-	}
-	srv.Config.Protocols = &p
-	if cert == nil {
-		srv.Start()
-	} else {
-		if srv.TLS == nil {
-			srv.TLS = &tls.Config{}
-		}
-		srv.TLS.Certificates = []tls.Certificate{*cert}
-		if p.HTTP2() {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })
+	return startTestServer(t, handler, cert, func(srv *httptest.Server) {
+		srv.Config.Protocols = &p
+		switch {
+		case cert != nil && len(protos) == 0:
+			p.SetHTTP1(true)
+			srv.TLS = &tls.Config{NextProtos: []string{}}
+		case cert != nil && p.HTTP2():
 			srv.EnableHTTP2 = true
-			srv.TLS.NextProtos = []string{"h2", "http/1.1"}
+			srv.TLS = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
 		}
-		srv.StartTLS()
-	}
-	t.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 // TestHTTPNegotiatesHTTP2 requires an https check to offer h2 and

@@ -130,14 +130,28 @@ func testMux() *http.ServeMux {
 	return mux
 }
 
-// newTestServer starts an httptest server (TLS when cert is non-nil) that
-// keeps handshake noise out of the test log.
+// newTestServer starts an httptest server of testMux (TLS when cert is
+// non-nil).
 func newTestServer(t *testing.T, cert *tls.Certificate) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(testMux())
+	return startTestServer(t, testMux(), cert, nil)
+}
+
+// startTestServer starts an httptest server for h that keeps handshake
+// noise out of the test log: over TLS with cert when it is non-nil, set up
+// by tune (when not nil) before it starts.
+func startTestServer(t *testing.T, h http.Handler, cert *tls.Certificate, tune func(*httptest.Server)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if tune != nil {
+		tune(srv)
+	}
 	if cert != nil {
-		srv.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
+		if srv.TLS == nil {
+			srv.TLS = &tls.Config{}
+		}
+		srv.TLS.Certificates = []tls.Certificate{*cert}
 		srv.StartTLS()
 	} else {
 		srv.Start()

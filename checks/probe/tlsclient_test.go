@@ -7,7 +7,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"log"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -21,32 +20,18 @@ import (
 	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
-// clientPKI is a client CA and a way to write client certificates it signs.
+// clientPKI issues client certificates from the test CA, which servers
+// requiring them trust.
 type clientPKI struct {
 	ca    *x509.Certificate
 	caKey any
 	pool  *x509.CertPool
 }
 
-func newClientPKI(t *testing.T) *clientPKI {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "heartbeat test client CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+func newClientPKI(pki *testPKI) *clientPKI {
 	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &clientPKI{ca: ca, caKey: key, pool: pool}
+	pool.AddCert(pki.ca)
+	return &clientPKI{ca: pki.ca, caKey: pki.caKey, pool: pool}
 }
 
 // write writes a client certificate for cn and its key as PEM files.
@@ -77,19 +62,14 @@ func (p *clientPKI) write(t *testing.T, certFile, keyFile, cn string) {
 // "anonymous") over TLS configured by cfg, with the server certificate cert.
 func tlsServer(t *testing.T, cert tls.Certificate, cfg *tls.Config) string {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := "anonymous"
 		if len(r.TLS.PeerCertificates) > 0 {
 			name = r.TLS.PeerCertificates[0].Subject.CommonName
 		}
 		io.WriteString(w, name)
-	}))
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.TLS = cfg
-	srv.TLS.Certificates = []tls.Certificate{cert}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv.URL
+	})
+	return startTestServer(t, handler, &cert, func(srv *httptest.Server) { srv.TLS = cfg }).URL
 }
 
 // TestTLSClientOptions covers client certificates (mTLS), min_version and
@@ -97,7 +77,7 @@ func tlsServer(t *testing.T, cert tls.Certificate, cfg *tls.Config) string {
 func TestTLSClientOptions(t *testing.T) {
 	testkit.CheckLeaks(t)
 	pki := newTestPKI(t)
-	clients := newClientPKI(t)
+	clients := newClientPKI(pki)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
 	clients.write(t, certFile, keyFile, "client-a")
