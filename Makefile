@@ -32,9 +32,15 @@ run: build
 ## test: every test CI runs
 test: lint unit fuzz e2e deploy-test soak-ci
 
-## unit: go test, fuzz seed corpora included
-unit:
-	$(GO) test -count=1 ./...
+## unit: go test, fuzz seed corpora included; the network lab tests run
+## bin/heartbeat in namespaces
+unit: build lab-tools
+	HEARTBEAT_BIN=$(abspath $(BIN)) $(GO) test -count=1 ./...
+
+## lab-tools: iptables for the network lab tests (as root, which the lab needs)
+.PHONY: lab-tools
+lab-tools:
+	@[ "$$(id -u)" -ne 0 ] || bash -c 'source scripts/lib.sh && need_apt iptables iproute2 util-linux'
 
 $(STATICCHECK):
 	@bash -c 'source scripts/lib.sh && need_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2'
@@ -71,6 +77,15 @@ collector:
 ## jaeger: bin/jaeger (Jaeger v2) from its Go module (cached)
 jaeger:
 	bash scripts/jaeger.sh
+
+.PHONY: fluent-bit jaeger-ui
+## fluent-bit: bin/fluent-bit from $$FLUENT_BIT, PATH, or built from ../shared/vendor/fluent-bit (cached)
+fluent-bit:
+	bash scripts/fluent-bit.sh
+
+## jaeger-ui: bin/jaeger-ui, the built Jaeger UI unpacked from ../shared/vendor/jaeger-ui (cached)
+jaeger-ui:
+	bash scripts/jaeger-ui.sh
 
 ## e2e: otelcol validate, then the end-to-end pipeline test
 e2e: build

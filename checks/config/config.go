@@ -50,6 +50,8 @@ type Check struct {
 
 	// Dial says how a run's connections are made: address family, source address.
 	Dial DialOptions
+	ICMP ICMPOptions
+	MTU  MTUOptions
 }
 
 // HTTPOptions configures an http check.

@@ -15,7 +15,12 @@ type dialYAML struct {
 	SourceAddress      ast.Node `yaml:"source_address"`       // an IP address of this host
 }
 
-var ipProtocols = []string{"ip4", "ip6"}
+var (
+	ipProtocols = []string{"ip4", "ip6"}
+	// ownSockets are the types whose connections do not go through the
+	// shared dialer: a dns check's resolver client, icmp and mtu sockets.
+	ownSockets = []string{TypeDNS, TypeICMP, TypeMTU}
+)
 
 func (d *yamlDecoder) dialOptions(r *dialYAML, path string) DialOptions {
 	var o DialOptions
@@ -57,13 +62,12 @@ func (c *Check) dialProblems() []problem {
 		// A source address fixes the family its connections can use.
 		add("source_address", "%s is not an address of ip_protocol %s", a, o.IPProtocol)
 	}
-	if c.Type == TypeDNS {
-		// The resolver connection of a dns check is made by its own client.
+	if slices.Contains(ownSockets, c.Type) {
 		if o.IPProtocol != "" {
-			add("ip_protocol", "not supported by dns checks")
+			add("ip_protocol", "not supported by %s checks", c.Type)
 		}
 		if o.SourceAddress.IsValid() {
-			add("source_address", "not supported by dns checks")
+			add("source_address", "not supported by %s checks", c.Type)
 		}
 	}
 	if c.Type == TypeHTTP && c.HTTP.ProxyURL != nil && c.EachAddress {

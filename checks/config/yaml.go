@@ -61,6 +61,8 @@ type checkYAML struct {
 	DNS          obj[dnsYAML]  `yaml:"dns"`
 	GRPC         obj[grpcYAML] `yaml:"grpc"`
 	Dial         dialYAML      `yaml:",inline"`
+	ICMP         obj[icmpYAML] `yaml:"icmp"`
+	MTU          obj[mtuYAML]  `yaml:"mtu"`
 }
 
 // httpYAML is the http block: request, expectations, redirects, credentials.
