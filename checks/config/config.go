@@ -77,8 +77,8 @@ type HTTPOptions struct {
 	HeaderNotMatches []HeaderMatch
 	FailIfSSL        bool // fail when the final response came over TLS
 	FailIfNotSSL     bool // fail when it did not
-	// ProxyURL, when set, is the HTTP, HTTPS or SOCKS5 proxy requests go through; it may hold a password.
-	ProxyURL *url.URL
+	// ProxyURL, when set, is the HTTP, HTTPS or SOCKS5 proxy requests go through.
+	ProxyURL *ProxyURL
 }
 
 // HTTP versions an http check can be told to speak.

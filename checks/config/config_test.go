@@ -252,7 +252,7 @@ func TestExampleRoundTrip(t *testing.T) {
 		}),
 		def(Check{
 			Name: "via-proxy", Type: TypeHTTP, Target: "http://internal.example.com/", Server: HostPort{"internal.example.com", 80},
-			HTTP: HTTPOptions{Method: "GET", MaxRedirects: 10, ProxyURL: mustURL(t, "http://proxy.example.com:3128")},
+			HTTP: HTTPOptions{Method: "GET", MaxRedirects: 10, ProxyURL: (*ProxyURL)(mustURL(t, "http://proxy.example.com:3128"))},
 		}),
 		def(Check{Name: "ssh", Type: TypeTCP, Target: "127.0.0.1:22", Server: HostPort{"127.0.0.1", 22}, TCP: TCPOptions{Expect: re("^SSH-")}}),
 		def(Check{

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"fmt"
 	"maps"
 	"net/url"
 	"slices"
@@ -40,7 +41,7 @@ func (d *yamlDecoder) httpTransport(r *httpYAML, path string, h *HTTPOptions) {
 		if err != nil {
 			d.fail(field, ErrInvalidValue, "must be an http://, https:// or socks5:// URL")
 		} else {
-			h.ProxyURL = u
+			h.ProxyURL = (*ProxyURL)(u)
 		}
 	}
 }
@@ -65,7 +66,8 @@ func (o *HTTPOptions) transportProblems() []problem {
 	if o.FailIfSSL && o.FailIfNotSSL {
 		add("fail_if_not_ssl", "conflicts with fail_if_ssl")
 	}
-	if u := o.ProxyURL; u != nil {
+	if o.ProxyURL != nil {
+		u := o.ProxyURL.URL()
 		switch {
 		case !slices.Contains(proxySchemes, u.Scheme):
 			add("proxy_url", "must be an http://, https:// or socks5:// URL")
@@ -105,6 +107,22 @@ func (d *yamlDecoder) tlsClient(r *tlsYAML, path string, t *TLSOptions) {
 	}
 	t.AllowExpired, _ = d.boolean(r.AllowExpired, at("allow_expired"))
 }
+
+// ProxyURL is a proxy's URL, which may hold a password: printing it shows "xxxxx" instead.
+type ProxyURL url.URL
+
+// URL returns the proxy's URL, password included.
+func (p *ProxyURL) URL() *url.URL { return (*url.URL)(p) }
+
+// String shows the URL with its password redacted.
+func (p *ProxyURL) String() string { return p.URL().Redacted() }
+
+// GoString hides the password from %#v too.
+func (p *ProxyURL) GoString() string { return fmt.Sprintf("config.ProxyURL(%q)", p.String()) }
+
+// MarshalText gives the whole URL, password included, for the check's
+// fingerprint (which only hashes it), so a new password counts as a change.
+func (p *ProxyURL) MarshalText() ([]byte, error) { return []byte(p.URL().String()), nil }
 
 // LoadClientCert reads a PEM certificate and key pair, within the size limit of every file the config reads.
 func LoadClientCert(certFile, keyFile string) (tls.Certificate, error) {

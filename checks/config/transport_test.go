@@ -114,7 +114,7 @@ func TestTransportOptionsDecoded(t *testing.T) {
 	if b.HTTP.MaxBodyBytes != DefaultMaxBodyBytes || b.HTTP.Version != HTTPVersion1 {
 		t.Errorf("max_body_bytes %d version %q: want the default and 1.1", b.HTTP.MaxBodyBytes, b.HTTP.Version)
 	}
-	if u := b.HTTP.ProxyURL; u == nil || u.User.Username() != testEnv["HB_TOKEN"] || u.Host != "127.0.0.1:1080" {
+	if u := b.HTTP.ProxyURL.URL(); b.HTTP.ProxyURL == nil || u.User.Username() != testEnv["HB_TOKEN"] || u.Host != "127.0.0.1:1080" {
 		t.Errorf("proxy URL %v", u)
 	}
 }

@@ -201,7 +201,7 @@ func newHTTPClient(ctx context.Context, t Target, tlsCfg *tls.Config) (*http.Cli
 	// never through the environment's HTTP_PROXY.
 	var proxy func(*http.Request) (*url.URL, error)
 	if opts.ProxyURL != nil {
-		proxy = http.ProxyURL(opts.ProxyURL)
+		proxy = http.ProxyURL(opts.ProxyURL.URL())
 	}
 	transport := &http.Transport{
 		Proxy: proxy,

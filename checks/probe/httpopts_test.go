@@ -146,7 +146,7 @@ func TestHTTPProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 		return tableCase{name: r.name, wantType: r.wantType, check: config.Check{Type: config.TypeHTTP, Target: r.target,
-			TLS: config.TLSOptions{CAFile: pki.caFile}, HTTP: config.HTTPOptions{ProxyURL: u}}}
+			TLS: config.TLSOptions{CAFile: pki.caFile}, HTTP: config.HTTPOptions{ProxyURL: (*config.ProxyURL)(u)}}}
 	}, func(t *testing.T, r row, _ *config.Check, res Result) {
 		if res.ProtocolVersion != r.wantVersion && r.wantType == "" {
 			t.Errorf("protocol version %q, want %q", res.ProtocolVersion, r.wantVersion)
