@@ -47,7 +47,7 @@ const (
 	ErrBodyMismatch      = "body_mismatch"
 	ErrHeaderMismatch    = "header_mismatch"
 	ErrRedirects         = "too_many_redirects"
-	ErrHTTPVersion       = "http_version"           // http: version 2 asked for, HTTP/1.1 answered
+	ErrHTTPVersion       = "http_version" // http: version 2 asked for, HTTP/1.1 answered
 	ErrExpectMismatch    = "expect_mismatch"
 	ErrDNSAnswer         = "dns_answer_mismatch"
 	ErrGRPCNotServing    = "grpc_not_serving"
