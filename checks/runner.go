@@ -165,6 +165,9 @@ func (r *Runner) Apply(f *config.File) error {
 	if f != nil {
 		cfgs = f.Checks
 	}
+	// Before the lock and before any run: one-time loads such as the system
+	// roots must not count in a first run's duration.
+	probe.Preload(cfgs)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := make(map[string]*check, len(cfgs))
@@ -377,6 +380,7 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	s.st.LastSuccess = res.Success
 	s.st.StatusCode = res.StatusCode
 	s.st.CertExpiry = res.CertExpiry
+	s.st.ProtocolVersion = res.ProtocolVersion
 	s.st.PathMTU, s.st.Loss = 0, nil
 	if res.PathMTU != nil {
 		s.st.PathMTU = res.PathMTU.MTU
@@ -546,7 +550,7 @@ func (r *Runner) resolve(ctx context.Context, c *check) ([]netip.AddrPort, error
 		ips[i] = ips[i].Unmap()
 	}
 	slices.SortFunc(ips, netip.Addr.Compare)
-	ips = slices.Compact(ips)
+	ips = c.cfg.Dial.Select(slices.Compact(ips))
 	if len(ips) == 0 {
 		return nil, fmt.Errorf("lookup %s: no addresses", host)
 	}
