@@ -220,6 +220,9 @@ func (b *builder) build(ctx context.Context, p *Providers) error {
 			return err
 		}
 		p.TracerProvider = tp
+		if r := b.cfg.defaultSamplerRatio; r != nil {
+			p.TracerProvider = newRatioTracerProvider(tp, *r)
+		}
 		p.components = append(p.components, component{signalTraces, &b.stats.traces, tp.Shutdown, tp.ForceFlush})
 	}
 	if b.cfg.metrics.enabled() {
@@ -262,9 +265,10 @@ func (b *builder) guard(signal, kind string, st *signalStats, inflight *atomic.I
 
 func (b *builder) tracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(b.res)}
-	if r := b.cfg.defaultSamplerRatio; r != nil {
-		// Only when OTEL_TRACES_SAMPLER is unset: options override the SDK's env handling.
-		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(probeSampler{ratio: sdktrace.TraceIDRatioBased(*r)})))
+	if b.cfg.defaultSamplerRatio != nil {
+		// Only when OTEL_TRACES_SAMPLER is unset: options override the
+		// SDK's env handling. The ratio is applied in front of the SDK.
+		opts = append(opts, sdktrace.WithSampler(alwaysUnderParent()))
 	}
 	for _, kind := range b.cfg.traces.exporters {
 		exp, err := b.spanExporter(ctx, kind)

@@ -1,36 +1,14 @@
 package telemetry
 
 import (
-	"strings"
-
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // cardinalityLimit bounds the series of one instrument. The SDK's default
 // (2,000) would fold the checks of a large file into one overflow series; the
 // checks file already bounds the real count (checks × max_addresses).
 const cardinalityLimit = 100_000
-
-// probeSpanPrefix starts the name of every check run's root span (checks/runner.go).
-const probeSpanPrefix = "probe "
-
-// probeSampler samples every check run and the rest by ratio. A run happens
-// once per interval and its trace is the one an operator looks for, so the
-// default ratio meant for payload traffic must not thin it out.
-type probeSampler struct{ ratio sdktrace.Sampler }
-
-func (s probeSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
-	if strings.HasPrefix(p.Name, probeSpanPrefix) {
-		return sdktrace.AlwaysSample().ShouldSample(p)
-	}
-	return s.ratio.ShouldSample(p)
-}
-
-func (s probeSampler) Description() string {
-	return "ProbeSampler{probe runs: AlwaysOn, others: " + s.ratio.Description() + "}"
-}
 
 // noExemplars keeps no exemplars: the per-check histograms have one series
 // per check, and even one exemplar slot each costs ~1.5 KB at 10,000 checks.
