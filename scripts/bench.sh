@@ -84,7 +84,7 @@ if [ -z "${MAKELEVEL:-}" ] && [ -z "${BENCH_BIN:-}" ]; then
   fi
 fi
 [ -x "$BIN" ] || die "$BIN not found; run make build"
-go build -o "$T/otlpsink" ./scripts/bench/otlpsink
+go build -o "$T/otlpsink" ./bench/otlpsink
 
 # ---------------------------------------------------------------- helpers
 USED_PORTS=" "

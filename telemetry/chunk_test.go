@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry/otlptest"
 )
 
@@ -99,7 +100,7 @@ func itoa(v int64) string { return attribute.Int64Value(v).Emit() }
 func TestLargeCollectionCrossesTheWireInParts(t *testing.T) {
 	r := otlptest.Start(t)
 	setEnv(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": r.URL(), "OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"})
-	p, err := Setup(context.Background(), Options{Logger: discardLogger()})
+	p, err := Setup(context.Background(), Options{Logger: testkit.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
