@@ -1,6 +1,10 @@
 package telemetry
 
 import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 )
@@ -10,12 +14,21 @@ import (
 // checks file already bounds the real count (checks × max_addresses).
 const cardinalityLimit = 100_000
 
-// noExemplars keeps no exemplars: the per-check histograms have one series
+// noExemplars keeps no exemplars: the per-check instruments have one series
 // per check, and even one exemplar slot each costs ~1.5 KB at 10,000 checks.
-// Alerts and /status carry the trace ids of failing runs instead.
+// Alerts and /status carry the trace ids of failing runs instead. One
+// reservoir value serves every series: the SDK's zero-size reservoir would
+// still be allocated per series (about 300 bytes each).
 func noExemplars(sdkmetric.Aggregation) exemplar.ReservoirProvider {
-	return exemplar.FixedSizeReservoirProvider(0)
+	return func(attribute.Set) exemplar.Reservoir { return noReservoir{} }
 }
+
+// noReservoir drops every exemplar offered to it.
+type noReservoir struct{}
+
+func (noReservoir) Offer(context.Context, time.Time, exemplar.Value, []attribute.KeyValue) {}
+
+func (noReservoir) Collect(dest *[]exemplar.Exemplar) { *dest = (*dest)[:0] }
 
 // views fixes the histogram buckets of the HTTP metrics in the provider, so
 // they are right even if an instrument is created without advisory
@@ -42,7 +55,10 @@ func views() []sdkmetric.Option {
 	return []sdkmetric.Option{
 		sdkmetric.WithCardinalityLimit(cardinalityLimit),
 		sdkmetric.WithView(sdkmetric.NewView(
-			sdkmetric.Instrument{Name: "probe.*", Kind: sdkmetric.InstrumentKindHistogram},
+			// Every kind, counters too: a run is always sampled, so probe.runs
+			// would otherwise keep an exemplar per check and copy it into
+			// every collection.
+			sdkmetric.Instrument{Name: "probe.*"},
 			sdkmetric.Stream{ExemplarReservoirProviderSelector: noExemplars},
 		)),
 		sdkmetric.WithView(sdkmetric.NewView(
