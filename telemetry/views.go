@@ -28,7 +28,10 @@ type noReservoir struct{}
 
 func (noReservoir) Offer(context.Context, time.Time, exemplar.Value, []attribute.KeyValue) {}
 
-func (noReservoir) Collect(dest *[]exemplar.Exemplar) { *dest = (*dest)[:0] }
+// Collect hands back a slice without capacity: the SDK sizes each data
+// point's exemplar slice by the capacity it gets back, and a pooled slice's
+// would cost an allocation per series on every collection.
+func (noReservoir) Collect(dest *[]exemplar.Exemplar) { *dest = nil }
 
 // views fixes the histogram buckets of the HTTP metrics in the provider, so
 // they are right even if an instrument is created without advisory
