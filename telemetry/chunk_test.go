@@ -92,7 +92,7 @@ func TestSplitMetricsKeepsEveryPointOnceWithinTheBound(t *testing.T) {
 	}
 }
 
-func itoa(v int64) string { return attribute.Int64Value(v).Emit() }
+func itoa(v int64) string { return attribute.Int64Value(v).String() }
 
 // TestLargeCollectionCrossesTheWireInParts records more series than one
 // export request may carry and checks that every point arrives, in requests
