@@ -281,7 +281,7 @@ func (r *Runner) execute(ctx context.Context, c *check, due time.Time) {
 	}
 	if !c.cfg.EachAddress {
 		defer r.release()
-		r.runSeries(ctx, c.main, probe.Target{Check: c.cfg})
+		r.runSeries(ctx, c.main, probe.Target{Check: c.cfg, Resolver: r.resolver})
 		return
 	}
 	r.runEachAddress(ctx, c)
@@ -516,7 +516,7 @@ func (r *Runner) runEachAddress(ctx context.Context, c *check) {
 				return
 			}
 			defer r.release()
-			if res := r.runSeries(ctx, s, probe.Target{Check: c.cfg, Address: addrs[i]}); !res.Success {
+			if res := r.runSeries(ctx, s, probe.Target{Check: c.cfg, Address: addrs[i], Resolver: r.resolver}); !res.Success {
 				failed.Add(1)
 			}
 		}()

@@ -31,13 +31,14 @@ func dial(ctx context.Context, t Target, rec *recorder, network, addr string) (n
 	if rec != nil {
 		ctx = httptrace.WithClientTrace(ctx, rec.dialTrace())
 	}
-	return netDialer{t.Check.Dial}.DialContext(ctx, network, addr)
+	return netDialer{opts: t.Check.Dial, resolver: t.Resolver}.DialContext(ctx, network, addr)
 }
 
 // netDialer makes a check's connections: from its source address, in the
 // address family ip_protocol names.
 type netDialer struct {
-	opts config.DialOptions
+	opts     config.DialOptions
+	resolver *net.Resolver // nil: the system resolver
 }
 
 // DialContext dials as net.Dialer does. With ip_protocol set it asks only
@@ -45,7 +46,7 @@ type netDialer struct {
 // for the other family's when the host has none; as in blackbox_exporter,
 // a failed connection is not retried in the other family.
 func (nd netDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{Resolver: nd.resolver}
 	if a := nd.opts.SourceAddress; a.IsValid() {
 		// net.Dialer then dials only addresses of the source's family.
 		d.LocalAddr = localAddr(network, a)

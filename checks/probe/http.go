@@ -198,7 +198,7 @@ func newHTTPClient(ctx context.Context, t Target, tlsCfg *tls.Config) (*http.Cli
 		override, to = t.Check.Server.String(), t.Address.String()
 	}
 	deadline, hasDeadline := ctx.Deadline()
-	d := netDialer{t.Check.Dial}
+	d := netDialer{opts: t.Check.Dial, resolver: t.Resolver}
 	opts := t.Check.HTTP
 	// Without proxy_url there is none: a sidecar probes the mesh directly,
 	// never through the environment's HTTP_PROXY.

@@ -68,7 +68,11 @@ func icmpAddress(ctx context.Context, t Target, version int, rec *recorder) (net
 		network = "ip6"
 	}
 	rec.start(PhaseDNS)
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, network, host)
+	resolver := t.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	addrs, err := resolver.LookupNetIP(ctx, network, host)
 	if err != nil {
 		return netip.Addr{}, err
 	}

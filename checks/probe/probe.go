@@ -5,6 +5,7 @@ package probe
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"time"
 
@@ -20,6 +21,8 @@ type Target struct {
 	Address netip.AddrPort
 	// Propagator injects the run's trace context into outgoing requests; nil sends none.
 	Propagator propagation.TextMapPropagator
+	// Resolver looks up the check's host; nil is the system resolver.
+	Resolver *net.Resolver
 }
 
 // ProbeFunc runs one probe of t and reports what it measured, within ctx's deadline.

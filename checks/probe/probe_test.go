@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
@@ -67,6 +68,8 @@ type tableCase struct {
 func runTable[T any](t *testing.T, rows []T, row func(T) tableCase, verify func(t *testing.T, tc T, c *config.Check, res Result)) {
 	t.Helper()
 	t.Run("group", func(t *testing.T) {
+		// The group's cleanup stops the server once its parallel cases end.
+		resolver := nxResolver(t)
 		for _, r := range rows {
 			tc := row(r)
 			t.Run(tc.name, func(t *testing.T) {
@@ -76,7 +79,7 @@ func runTable[T any](t *testing.T, rows []T, row func(T) tableCase, verify func(
 					tc.check.Timeout = defaultCaseTimeout
 				}
 				c := newCheck(tc.check)
-				tg := Target{Check: c, Propagator: propagation.TraceContext{}}
+				tg := Target{Check: c, Propagator: propagation.TraceContext{}, Resolver: resolver}
 				if tc.address != "" {
 					tg.Address = netip.MustParseAddrPort(tc.address)
 				}
@@ -295,4 +298,20 @@ func TestHangingTargetsReleaseEverything(t *testing.T) {
 	// The hanging server's accepted sockets are still open, by design.
 	base.FDs += accepted()
 	testkit.WaitBaseline(t, base, 5*time.Second)
+}
+
+// nxResolver looks names up in /etc/hosts and then asks a DNS server on
+// loopback that answers every question NXDOMAIN, so the cases of an unknown
+// host send no query beyond loopback.
+func nxResolver(t *testing.T) *net.Resolver {
+	t.Helper()
+	addr := serveDNS(t, dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(q, dns.RcodeNameError)
+		_ = w.WriteMsg(m)
+	}), true)
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
 }
