@@ -19,7 +19,7 @@ func TestFingerprintSeesProxyPassword(t *testing.T) {
 	if fingerprint(withPassword("one")) == fingerprint(withPassword("two")) {
 		t.Error("checks differing only in the proxy password have one fingerprint")
 	}
-	if fingerprint(withPassword("one")) != fingerprint(withPassword("one")) {
+	if a, b := fingerprint(withPassword("one")), fingerprint(withPassword("one")); a != b {
 		t.Error("the same check has two fingerprints")
 	}
 }
