@@ -25,25 +25,28 @@ type Mode uint8
 
 // Peer modes.
 const (
-	All   Mode = iota + 1 // every other member
-	Ring                  // K ring successors
-	Sweep                 // K ring successors plus Sweep rotating peers per epoch
+	ModeAll   Mode = iota + 1 // every other member
+	ModeRing                  // K ring successors
+	ModeSweep                 // K ring successors plus Sweep rotating peers per epoch
 )
-
-var modeNames = map[Mode]string{All: "all", Ring: "ring", Sweep: "sweep"}
 
 // String is the mode's configuration name.
 func (m Mode) String() string {
-	if s, ok := modeNames[m]; ok {
-		return s
+	switch m {
+	case ModeAll:
+		return "all"
+	case ModeRing:
+		return "ring"
+	case ModeSweep:
+		return "sweep"
 	}
 	return fmt.Sprintf("Mode(%d)", uint8(m))
 }
 
 // ParseMode maps a configuration name to its Mode.
 func ParseMode(s string) (Mode, error) {
-	for m, name := range modeNames {
-		if name == s {
+	for _, m := range []Mode{ModeAll, ModeRing, ModeSweep} {
+		if m.String() == s {
 			return m, nil
 		}
 	}
@@ -100,21 +103,21 @@ type Plan struct {
 func (p Plan) Validate() error {
 	var errs []error
 	switch p.Mode {
-	case All:
+	case ModeAll:
 		if p.K != 0 || p.Sweep != 0 || p.Epoch != 0 {
 			errs = append(errs, fmt.Errorf("%w: k, sweep and epoch with mode all", ErrExtra))
 		}
-	case Ring, Sweep:
+	case ModeRing, ModeSweep:
 		if p.K < 1 {
 			errs = append(errs, ErrK)
 		}
-		if p.Mode == Ring && (p.Sweep != 0 || p.Epoch != 0) {
+		if p.Mode == ModeRing && (p.Sweep != 0 || p.Epoch != 0) {
 			errs = append(errs, fmt.Errorf("%w: sweep and epoch with mode ring", ErrExtra))
 		}
-		if p.Mode == Sweep && p.Sweep < 1 {
+		if p.Mode == ModeSweep && p.Sweep < 1 {
 			errs = append(errs, ErrSweep)
 		}
-		if p.Mode == Sweep && p.Epoch <= 0 {
+		if p.Mode == ModeSweep && p.Epoch <= 0 {
 			errs = append(errs, ErrEpoch)
 		}
 	default:

@@ -12,14 +12,14 @@ func TestPlanValidate(t *testing.T) {
 		p    Plan
 		want []error
 	}{
-		{"all", Plan{Mode: All}, nil},
-		{"ring", Plan{Mode: Ring, K: 3}, nil},
-		{"sweep", Plan{Mode: Sweep, K: 3, Sweep: 8, Epoch: time.Minute}, nil},
+		{"all", Plan{Mode: ModeAll}, nil},
+		{"ring", Plan{Mode: ModeRing, K: 3}, nil},
+		{"sweep", Plan{Mode: ModeSweep, K: 3, Sweep: 8, Epoch: time.Minute}, nil},
 		{"no mode", Plan{}, []error{ErrMode}},
-		{"ring k 0", Plan{Mode: Ring}, []error{ErrK}},
-		{"ring with sweep", Plan{Mode: Ring, K: 2, Sweep: 1}, []error{ErrExtra}},
-		{"all with k", Plan{Mode: All, K: 2}, []error{ErrExtra}},
-		{"sweep everything missing", Plan{Mode: Sweep}, []error{ErrK, ErrSweep, ErrEpoch}},
+		{"ring k 0", Plan{Mode: ModeRing}, []error{ErrK}},
+		{"ring with sweep", Plan{Mode: ModeRing, K: 2, Sweep: 1}, []error{ErrExtra}},
+		{"all with k", Plan{Mode: ModeAll, K: 2}, []error{ErrExtra}},
+		{"sweep everything missing", Plan{Mode: ModeSweep}, []error{ErrK, ErrSweep, ErrEpoch}},
 	}
 	for _, c := range cases {
 		err := c.p.Validate()
@@ -35,7 +35,7 @@ func TestPlanValidate(t *testing.T) {
 }
 
 func TestParseMode(t *testing.T) {
-	for _, m := range []Mode{All, Ring, Sweep} {
+	for _, m := range []Mode{ModeAll, ModeRing, ModeSweep} {
 		got, err := ParseMode(m.String())
 		if err != nil || got != m {
 			t.Errorf("ParseMode(%q) = %v, %v", m.String(), got, err)

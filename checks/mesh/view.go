@@ -9,16 +9,12 @@ import (
 	"slices"
 )
 
-// View is one sidecar's picture of the mesh: the members from one DNS
-// answer, placed on the ring, and where the sidecar itself sits. It is
-// immutable and safe to share.
-type View struct {
-	members []netip.Addr // the answer: unmapped, sorted, without duplicates
-	others  []node       // members other than self, in ring order
-	self    netip.Addr
-	counted bool   // self is in the answer
-	start   int    // index in others of self's first successor
-	hash    uint32 // of members
+// Ring is the members of one DNS answer in ring order. Every sidecar that
+// got the same answer builds the same Ring; it is immutable and safe to share.
+type Ring struct {
+	members []netip.Addr // unmapped, sorted by address, without duplicates
+	nodes   []node       // the same members in ring order
+	hash    uint32       // of members
 }
 
 // node is a member with its ring position.
@@ -38,33 +34,21 @@ func Position(a netip.Addr) uint64 {
 	return binary.BigEndian.Uint64(sum[:8])
 }
 
-// NewView builds the view of the members in answer (any order, duplicates
-// allowed) as seen by self. A self that is not in the answer (a pod not
-// ready yet) still gets successors, from the place its address would take,
-// but is not counted: Members and Hash describe the answer only, so every
-// sidecar that got the same answer reports the same figures.
-func NewView(answer []netip.Addr, self netip.Addr) *View {
-	self = self.Unmap()
+// NewRing places the members of answer (any order and address form,
+// duplicates allowed) on the ring.
+func NewRing(answer []netip.Addr) *Ring {
 	members := make([]netip.Addr, len(answer))
 	for i, a := range answer {
 		members[i] = a.Unmap()
 	}
 	slices.SortFunc(members, netip.Addr.Compare)
 	members = slices.Compact(members)
-
-	v := &View{members: members, self: self, hash: viewHash(members)}
-	v.others = make([]node, 0, len(members))
-	for _, a := range members {
-		if a == self {
-			v.counted = true
-			continue
-		}
-		v.others = append(v.others, node{Position(a), a})
+	r := &Ring{members: members, nodes: make([]node, len(members)), hash: viewHash(members)}
+	for i, a := range members {
+		r.nodes[i] = node{Position(a), a}
 	}
-	slices.SortFunc(v.others, compareNodes)
-	me := node{Position(self), self}
-	v.start, _ = slices.BinarySearchFunc(v.others, me, compareNodes)
-	return v
+	slices.SortFunc(r.nodes, compareNodes)
+	return r
 }
 
 // compareNodes orders the ring; equal positions (never seen in practice)
@@ -91,17 +75,51 @@ func viewHash(members []netip.Addr) uint32 {
 }
 
 // Members is how many distinct members the answer held.
-func (v *View) Members() int { return len(v.members) }
+func (r *Ring) Members() int { return len(r.members) }
 
 // Hash identifies the member list: sidecars whose hashes differ disagree on
 // who is in the mesh.
-func (v *View) Hash() uint32 { return v.hash }
+func (r *Ring) Hash() uint32 { return r.hash }
+
+// View is the ring as one member sees it. A self that is not in the answer
+// (a pod not ready yet) still gets successors, from the place its address
+// would take, but is not counted: Members and Hash describe the answer only,
+// so every sidecar that got the same answer reports the same figures.
+type View struct {
+	*Ring
+	self    netip.Addr
+	counted bool // self is in the answer
+	base    int  // index in nodes that offset 0 (self) stands for
+	others  int  // members other than self
+}
+
+// NewView is NewRing(answer).View(self).
+func NewView(answer []netip.Addr, self netip.Addr) *View { return NewRing(answer).View(self) }
+
+// View places self on the ring.
+func (r *Ring) View(self netip.Addr) *View {
+	self = self.Unmap()
+	v := &View{Ring: r, self: self, others: len(r.nodes)}
+	i, found := slices.BinarySearchFunc(r.nodes, node{Position(self), self}, compareNodes)
+	if found {
+		v.counted, v.base, v.others = true, i, len(r.nodes)-1
+	} else {
+		v.base = i - 1 // offset 1 is the first member past self's place
+	}
+	return v
+}
 
 // Counted reports whether self is in the answer.
 func (v *View) Counted() bool { return v.counted }
 
 // Self is the address the view was built for.
 func (v *View) Self() netip.Addr { return v.self }
+
+// at is the member at ring offset d (1 ≤ d ≤ others) from self.
+func (v *View) at(d int64) netip.Addr {
+	n := int64(len(v.nodes))
+	return v.nodes[mod(int64(v.base)+d, n)].addr
+}
 
 // Peer is one member to probe, and why.
 type Peer struct {
@@ -120,8 +138,8 @@ type Peer struct {
 // S of them. Consecutive epochs take consecutive windows of offsets, so any
 // ⌈M/S⌉ epochs in a row cover all M.
 func (v *View) Peers(p Plan, epoch int64) []Peer {
-	n := len(v.others)
-	if p.Mode == All {
+	n := v.others
+	if p.Mode == ModeAll {
 		out := make([]Peer, 0, n)
 		for _, a := range v.members {
 			if a != v.self {
@@ -132,19 +150,18 @@ func (v *View) Peers(p Plan, epoch int64) []Peer {
 	}
 	k := min(p.K, n)
 	s := 0
-	if p.Mode == Sweep {
+	if p.Mode == ModeSweep {
 		s = min(p.Sweep, n-k)
 	}
 	out := make([]Peer, 0, k+s)
-	for j := range k {
-		out = append(out, Peer{v.others[(v.start+j)%n].addr, RoleRing})
+	for d := 1; d <= k; d++ {
+		out = append(out, Peer{v.at(int64(d)), RoleRing})
 	}
 	if s > 0 {
 		m := int64(n - k)
 		first := mod(mod(epoch, m)*int64(s), m)
 		for j := range int64(s) {
-			off := int64(k) + (first+j)%m
-			out = append(out, Peer{v.others[(int64(v.start)+off)%int64(n)].addr, RoleSweep})
+			out = append(out, Peer{v.at(int64(k) + 1 + (first+j)%m), RoleSweep})
 		}
 	}
 	return out

@@ -84,7 +84,7 @@ func TestRingInDegreeExact(t *testing.T) {
 	for _, n := range sizes {
 		for _, k := range []int{1, 2, 3, 5} {
 			answer := members(n, rng)
-			all := peersOf(t, answer, Plan{Mode: Ring, K: k}, 0, rng)
+			all := peersOf(t, answer, Plan{Mode: ModeRing, K: k}, 0, rng)
 			want := min(k, n-1)
 			deg := inDegree(all)[RoleRing]
 			for _, m := range answer {
@@ -114,7 +114,7 @@ func TestRingFollowsPositions(t *testing.T) {
 		return 0
 	})
 	for i, m := range ring {
-		ps := NewView(answer, m).Peers(Plan{Mode: Ring, K: 3}, 0)
+		ps := NewView(answer, m).Peers(Plan{Mode: ModeRing, K: 3}, 0)
 		for j, q := range ps {
 			if want := ring[(i+1+j)%len(ring)]; q.Addr != want || q.Role != RoleRing {
 				t.Fatalf("member %d successor %d = %v/%v, want %v/ring", i, j, q.Addr, q.Role, want)
@@ -129,7 +129,7 @@ func TestSweepInDegreeExactEveryEpoch(t *testing.T) {
 		for _, s := range []int{1, 4, 8} {
 			const k = 3
 			answer := members(n, rng)
-			p := Plan{Mode: Sweep, K: k, Sweep: s, Epoch: time.Minute}
+			p := Plan{Mode: ModeSweep, K: k, Sweep: s, Epoch: time.Minute}
 			wantRing, wantSweep := min(k, n-1), min(s, max(n-1-k, 0))
 			start := rng.Int64N(1<<40) - 1<<39
 			for e := start; e < start+int64(2*CoverageEpochs(n, k, s)+2); e++ {
@@ -158,7 +158,7 @@ func TestSweepCoverage(t *testing.T) {
 	}
 	for _, c := range cases {
 		answer := members(c.n, rng)
-		p := Plan{Mode: Sweep, K: c.k, Sweep: c.s, Epoch: time.Minute}
+		p := Plan{Mode: ModeSweep, K: c.k, Sweep: c.s, Epoch: time.Minute}
 		want := max(CoverageEpochs(c.n, c.k, c.s), 1) // the first epoch covers the ring
 		views := make([]*View, c.n)
 		for i, m := range answer {
@@ -186,15 +186,15 @@ func TestRingDoesNotRotate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	answer := members(40, rng)
 	v := NewView(answer, answer[7])
-	first := v.Peers(Plan{Mode: Ring, K: 3}, 0)
+	first := v.Peers(Plan{Mode: ModeRing, K: 3}, 0)
 	for e := int64(1); e < 50; e++ {
-		if got := v.Peers(Plan{Mode: Ring, K: 3}, e); !slices.Equal(got, first) {
+		if got := v.Peers(Plan{Mode: ModeRing, K: 3}, e); !slices.Equal(got, first) {
 			t.Fatalf("epoch %d ring peers %v, epoch 0 %v", e, got, first)
 		}
 	}
 	// The sweep keeps the ring part and rotates the rest.
-	a := v.Peers(Plan{Mode: Sweep, K: 3, Sweep: 4, Epoch: time.Minute}, 10)
-	b := v.Peers(Plan{Mode: Sweep, K: 3, Sweep: 4, Epoch: time.Minute}, 11)
+	a := v.Peers(Plan{Mode: ModeSweep, K: 3, Sweep: 4, Epoch: time.Minute}, 10)
+	b := v.Peers(Plan{Mode: ModeSweep, K: 3, Sweep: 4, Epoch: time.Minute}, 11)
 	if !slices.Equal(a[:3], first) || !slices.Equal(b[:3], first) {
 		t.Fatalf("sweep ring part %v %v, ring %v", a[:3], b[:3], first)
 	}
@@ -210,8 +210,8 @@ func changedWatchers(before, after []netip.Addr, k int) int {
 		if !slices.Contains(before, m) {
 			continue
 		}
-		a := NewView(before, m).Peers(Plan{Mode: Ring, K: k}, 0)
-		b := NewView(after, m).Peers(Plan{Mode: Ring, K: k}, 0)
+		a := NewView(before, m).Peers(Plan{Mode: ModeRing, K: k}, 0)
+		b := NewView(after, m).Peers(Plan{Mode: ModeRing, K: k}, 0)
 		if !slices.Equal(a, b) {
 			n++
 		}
@@ -256,7 +256,7 @@ func TestViewIndependentOfAnswerForm(t *testing.T) {
 	if v.Members() != 60 || v.Hash() != ref.Hash() || !v.Counted() {
 		t.Fatalf("members %d hash %x counted %v; want 60 %x true", v.Members(), v.Hash(), v.Counted(), ref.Hash())
 	}
-	p := Plan{Mode: Sweep, K: 3, Sweep: 8, Epoch: time.Minute}
+	p := Plan{Mode: ModeSweep, K: 3, Sweep: 8, Epoch: time.Minute}
 	if a, b := ref.Peers(p, 99), v.Peers(p, 99); !slices.Equal(a, b) {
 		t.Fatalf("peers differ with the answer's order and form:\n%v\n%v", a, b)
 	}
@@ -290,7 +290,7 @@ func TestSelfMissingFromView(t *testing.T) {
 	}
 	// It probes the members it will follow once it is in the answer.
 	joined := NewView(all, self)
-	p := Plan{Mode: Ring, K: 3}
+	p := Plan{Mode: ModeRing, K: 3}
 	if a, b := v.Peers(p, 0), joined.Peers(p, 0); !slices.Equal(a, b) {
 		t.Fatalf("not-ready peers %v, peers once ready %v", a, b)
 	}
@@ -302,7 +302,7 @@ func TestSelfMissingFromView(t *testing.T) {
 		}
 	}
 	// A sweep from outside the answer covers every member in time.
-	ps := Plan{Mode: Sweep, K: 3, Sweep: 5, Epoch: time.Minute}
+	ps := Plan{Mode: ModeSweep, K: 3, Sweep: 5, Epoch: time.Minute}
 	seen := map[netip.Addr]bool{}
 	for e := range int64(CoverageEpochs(21, 3, 5)) {
 		for _, q := range v.Peers(ps, e) {
@@ -316,7 +316,7 @@ func TestSelfMissingFromView(t *testing.T) {
 
 func TestSmallMesh(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 18))
-	sweep := Plan{Mode: Sweep, K: 3, Sweep: 8, Epoch: time.Minute}
+	sweep := Plan{Mode: ModeSweep, K: 3, Sweep: 8, Epoch: time.Minute}
 	cases := []struct {
 		n, ring, sweep int
 	}{
@@ -345,7 +345,7 @@ func TestSmallMesh(t *testing.T) {
 func TestModeAll(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 20))
 	answer := members(30, rng)
-	ps := NewView(answer, answer[3]).Peers(Plan{Mode: All}, 0)
+	ps := NewView(answer, answer[3]).Peers(Plan{Mode: ModeAll}, 0)
 	want := slices.Clone(answer)
 	want = slices.Delete(want, 3, 4)
 	slices.SortFunc(want, netip.Addr.Compare)
@@ -357,7 +357,7 @@ func TestModeAll(t *testing.T) {
 			t.Fatalf("peer %d = %v/%v, want %v/all", i, q.Addr, q.Role, want[i])
 		}
 	}
-	if ps := NewView(answer, netip.MustParseAddr("192.0.2.1")).Peers(Plan{Mode: All}, 0); len(ps) != 30 {
+	if ps := NewView(answer, netip.MustParseAddr("192.0.2.1")).Peers(Plan{Mode: ModeAll}, 0); len(ps) != 30 {
 		t.Fatalf("outsider probes %d, want all 30", len(ps))
 	}
 }
