@@ -59,6 +59,7 @@ fuzz:
 bench: build
 	bash scripts/bench.sh
 	bash scripts/bench-scheduler.sh
+	$(GO) run ./bench/meshsim
 
 ## bench-scheduler: 1,000 and 10,000 HTTP checks beside blackbox_exporter
 bench-scheduler: build

@@ -137,10 +137,14 @@ type Peer struct {
 // probe graph of an epoch is circulant: each member is the target of exactly
 // S of them. Consecutive epochs take consecutive windows of offsets, so any
 // ⌈M/S⌉ epochs in a row cover all M.
-func (v *View) Peers(p Plan, epoch int64) []Peer {
+func (v *View) Peers(p Plan, epoch int64) []Peer { return v.AppendPeers(nil, p, epoch) }
+
+// AppendPeers is Peers appending to out, so a caller running every interval
+// can reuse one slice.
+func (v *View) AppendPeers(out []Peer, p Plan, epoch int64) []Peer {
 	n := v.others
 	if p.Mode == ModeAll {
-		out := make([]Peer, 0, n)
+		out = slices.Grow(out, n)
 		for _, a := range v.members {
 			if a != v.self {
 				out = append(out, Peer{a, RoleAll})
@@ -153,7 +157,7 @@ func (v *View) Peers(p Plan, epoch int64) []Peer {
 	if p.Mode == ModeSweep {
 		s = min(p.Sweep, n-k)
 	}
-	out := make([]Peer, 0, k+s)
+	out = slices.Grow(out, k+s)
 	for d := 1; d <= k; d++ {
 		out = append(out, Peer{v.at(int64(d)), RoleRing})
 	}
