@@ -85,6 +85,7 @@ type Server struct {
 	extra  map[string]http.Handler
 	log    *accessLog
 	instr  *instruments
+	mesh   *meshCounter
 	cl     lengthCache
 	timing timingCache
 
@@ -107,11 +108,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	mesh, err := newMeshCounter(instr.meter, instr.metricsOn)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:      cfg,
 		buf:      buf,
 		extra:    map[string]http.Handler{},
 		instr:    instr,
+		mesh:     mesh,
 		hostHdr:  []string{cfg.Host},
 		textHdr:  []string{"text/plain; charset=utf-8"},
 		allowHdr: []string{"GET, HEAD, POST, PUT"},
@@ -168,6 +174,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec = s.serveText(w, r, http.StatusNotFound, "not found", start)
 	}
 	s.instr.record(ctx, span, r, route, path, rec, start)
+	s.mesh.count(ctx, r)
 	if s.log != nil {
 		s.log.write(start, r, rec)
 	}
