@@ -6,69 +6,67 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-func meshCounts(t *testing.T, ms map[string]metricdata.Metrics) map[string]int64 {
+// meshReceived is the expected heartbeat.mesh.probes.received for counts by check name.
+func meshReceived(counts map[string]int64) metricdata.Metrics {
+	var dps []metricdata.DataPoint[int64]
+	for name, n := range counts {
+		dps = append(dps, metricdata.DataPoint[int64]{
+			Attributes: attribute.NewSet(attribute.String("heartbeat.mesh.check", name)), Value: n})
+	}
+	return metricdata.Metrics{
+		Name:        "heartbeat.mesh.probes.received",
+		Description: "Probes received from mesh peers, by the mesh check that sent them.",
+		Unit:        "{probe}",
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: dps},
+	}
+}
+
+func meshSend(t *testing.T, url, check string) {
 	t.Helper()
-	m, ok := ms["heartbeat.mesh.probes.received"]
-	if !ok {
-		t.Fatalf("no heartbeat.mesh.probes.received among %v", keys(ms))
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if check != "" {
+		req.Header.Set(MeshCheckHeader, check)
 	}
-	sum, ok := m.Data.(metricdata.Sum[int64])
-	if !ok || !sum.IsMonotonic || m.Unit != "{probe}" {
-		t.Fatalf("heartbeat.mesh.probes.received is %T (unit %q), want a monotonic int64 sum in {probe}", m.Data, m.Unit)
-	}
-	out := map[string]int64{}
-	for _, dp := range sum.DataPoints {
-		if dp.Attributes.Len() != 1 {
-			t.Errorf("attributes %v, want heartbeat.mesh.check only", dp.Attributes.ToSlice())
-		}
-		v, _ := dp.Attributes.Value("heartbeat.mesh.check")
-		out[v.AsString()] = dp.Value
-	}
-	return out
+	do(t, req)
 }
 
 func TestMeshProbesCounted(t *testing.T) {
 	ts, reader, _, _ := instrumented(t, sdktrace.NeverSample())
-	send := func(check string, path string) {
-		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
-		if check != "" {
-			req.Header.Set(MeshCheckHeader, check)
-		}
-		do(t, req)
-	}
 	for range 3 {
-		send("peers", "/heartbeat/16")
+		meshSend(t, ts.URL+"/heartbeat/16", "peers")
 	}
-	send("peers", "/heartbeat/0") // a 400 is still a probe that arrived
-	send("edge", "/healthz")
-	send("", "/heartbeat/16")        // not a mesh probe
-	send("b\u00e4d", "/heartbeat/1") // outside the names counted one by one
-	got := meshCounts(t, collect(t, reader))
-	want := map[string]int64{"peers": 4, "edge": 1, "_other": 1}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("counts %v, want %v", got, want)
+	meshSend(t, ts.URL+"/heartbeat/0", "peers") // a 400 is still a probe that arrived
+	meshSend(t, ts.URL+"/healthz", "edge")
+	meshSend(t, ts.URL+"/heartbeat/16", "")       // not a mesh probe
+	meshSend(t, ts.URL+"/heartbeat/1", "b\u00e4d") // not counted under its own name
+	got, ok := collect(t, reader)["heartbeat.mesh.probes.received"]
+	if !ok {
+		t.Fatal("no heartbeat.mesh.probes.received")
 	}
+	metricdatatest.AssertEqual(t, meshReceived(map[string]int64{"peers": 4, "edge": 1, meshCheckOther: 1}), got, metricdatatest.IgnoreTimestamp())
 }
 
 func TestMeshCheckNamesBounded(t *testing.T) {
 	ts, reader, _, _ := instrumented(t, sdktrace.NeverSample())
+	want := map[string]int64{}
 	for i := range maxMeshChecks + 10 {
-		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/heartbeat/1", nil)
-		req.Header.Set(MeshCheckHeader, fmt.Sprintf("c%02d", i))
-		do(t, req)
+		name := fmt.Sprintf("c%02d", i)
+		meshSend(t, ts.URL+"/heartbeat/1", name)
+		if i < maxMeshChecks {
+			want[name] = 1
+		}
 	}
-	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/heartbeat/1", nil)
-	req.Header.Set(MeshCheckHeader, strings.Repeat("x", maxMeshNameLen+1))
-	do(t, req)
-	got := meshCounts(t, collect(t, reader))
-	if len(got) != maxMeshChecks+1 {
-		t.Fatalf("%d attribute values, want %d names plus _other", len(got), maxMeshChecks)
+	meshSend(t, ts.URL+"/heartbeat/1", strings.Repeat("x", maxMeshNameLen+1))
+	want[meshCheckOther] = 11
+	got, ok := collect(t, reader)["heartbeat.mesh.probes.received"]
+	if !ok {
+		t.Fatal("no heartbeat.mesh.probes.received")
 	}
-	if got[meshCheckOther] != 11 || got["c00"] != 1 {
-		t.Fatalf("_other %d c00 %d, want 11 and 1", got[meshCheckOther], got["c00"])
-	}
+	metricdatatest.AssertEqual(t, meshReceived(want), got, metricdatatest.IgnoreTimestamp())
 }
