@@ -43,7 +43,7 @@ func TestMeshProbesCounted(t *testing.T) {
 	}
 	meshSend(t, ts.URL+"/heartbeat/0", "peers") // a 400 is still a probe that arrived
 	meshSend(t, ts.URL+"/healthz", "edge")
-	meshSend(t, ts.URL+"/heartbeat/16", "")       // not a mesh probe
+	meshSend(t, ts.URL+"/heartbeat/16", "")        // not a mesh probe
 	meshSend(t, ts.URL+"/heartbeat/1", "b\u00e4d") // not counted under its own name
 	got, ok := collect(t, reader)["heartbeat.mesh.probes.received"]
 	if !ok {
