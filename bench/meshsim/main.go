@@ -26,7 +26,7 @@ func main() {
 	sizes := flag.String("n", "10,100,1000,10000", "mesh sizes, comma-separated")
 	k := flag.Int("k", 3, "ring successors")
 	sweep := flag.Int("sweep", 8, "rotating peers per epoch")
-	epoch := flag.Duration("epoch", 5*time.Minute, "sweep epoch")
+	epoch := flag.Duration("epoch", time.Minute, "sweep epoch (the config default: twice the interval)")
 	interval := flag.Duration("interval", 30*time.Second, "check interval")
 	seed := flag.Uint64("seed", 1, "random seed for replacements and the random-k model")
 	flag.Parse()
