@@ -34,6 +34,7 @@ test: lint unit fuzz e2e deploy-test soak-ci
 
 ## unit: go test, fuzz seed corpora included
 unit:
+	@bash -c 'source scripts/lib.sh && need_apt prometheus' # promtool: the mesh test evaluates its quorum rule
 	$(GO) test -count=1 ./...
 
 $(STATICCHECK):
