@@ -54,7 +54,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZ_SIZE_EXECS) ./payload
 	$(GO) test -run '^$$' -fuzz '^FuzzParseYAML$$' -fuzztime $(FUZZ_YAML_EXECS) ./checks/config
 	$(GO) test -run '^$$' -fuzz '^FuzzParseLegacyJSON$$' -fuzztime $(FUZZ_JSON_EXECS) ./checks/config
-	$(GO) test -run '^$$' -fuzz '^FuzzParseServerTiming$$' -fuzztime $(FUZZ_TIMING_EXECS) ./checks
+	$(GO) test -run '^$$' -fuzz '^FuzzParseServerTiming$$' -fuzztime $(FUZZ_TIMING_EXECS) ./checks/probe
 
 ## bench: throughput, latency and memory against nginx, printed with ratios
 bench: build

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/heartbeat-sidecar/heartbeat/checks"
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
 	"github.com/heartbeat-sidecar/heartbeat/payload"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry"
 )
@@ -139,7 +139,7 @@ type serveOptions struct {
 	minSize         int64
 	maxSize         int64
 	maxUpload       int64
-	log             bool
+	accessLog       bool
 	tlsCert         string
 	tlsKey          string
 	shutdownTimeout time.Duration
@@ -177,7 +177,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Int64Var(&o.minSize, "min-size", payload.DefaultMinSize, "smallest /heartbeat/{n} size served")
 	fs.Int64Var(&o.maxSize, "max-size", payload.DefaultMaxSize, "largest /heartbeat/{n} size served")
 	fs.Int64Var(&o.maxUpload, "max-upload", payload.DefaultMaxUpload, "largest request body POST and PUT accept")
-	fs.BoolVar(&o.log, "log", false, "write one tab-delimited line per request to stdout")
+	fs.BoolVar(&o.accessLog, "log", false, "write one tab-delimited line per request to stdout")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate file; with --tls-key serves HTTPS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time in-flight requests get to finish on SIGTERM")
@@ -211,26 +211,97 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // errUsage marks errors caused by the operator's settings rather than the run.
 var errUsage = errors.New("invalid settings")
 
-// serve runs until ctx is done, then drains. listening, if set, is called
-// with the bound address once requests are accepted.
+// serve runs until ctx is done, then drains and flushes telemetry. listening,
+// if set, is called with the bound address once requests are accepted.
 func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.Logger, listening func(addr string)) error {
 	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("%w: telemetry: %w", errUsage, err)
 	}
+	deadline, err := servePayload(ctx, o, tel, stdout, logger, listening)
 	// One shutdown deadline covers the drain and the flush; the flush keeps a
-	// floor so a drain that used it all still gets a last try.
-	var deadline time.Time
-	defer func() {
-		if time.Until(deadline) < minFlush {
-			deadline = time.Now().Add(minFlush)
-		}
-		fctx, cancel := context.WithDeadline(context.Background(), deadline)
-		defer cancel()
-		if err := tel.Shutdown(fctx); err != nil {
-			logger.Warn("telemetry flush incomplete", "err", err)
+	// floor so a drain that used it all (or a start that failed) still gets a last try.
+	fctx, cancel := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(minFlush)))
+	defer cancel()
+	if ferr := tel.Shutdown(fctx); ferr != nil {
+		logger.Warn("telemetry flush incomplete", "err", ferr)
+	}
+	return err
+}
+
+// minFlush is the least time the telemetry flush gets at shutdown.
+const minFlush = time.Second
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// servePayload serves the payload and runs the checks until ctx is done or a
+// listener fails, then drains; deadline is when the drain had to end (zero
+// when serving never started).
+func servePayload(ctx context.Context, o serveOptions, tel *telemetry.Providers, stdout io.Writer, logger *slog.Logger, listening func(addr string)) (deadline time.Time, err error) {
+	ps, err := newPayload(o, tel, stdout)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer ps.Close()
+	tlsConfig, err := loadTLS(o)
+	if err != nil {
+		return time.Time{}, err
+	}
+	// Bind before the checks start: a check of this sidecar's own port (a
+	// mesh lists every pod, this one included) must find it listening.
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("listening on %s: %w", o.listen, err)
+	}
+	runner, stopChecks, err := startChecks(ctx, o, tel, logger)
+	if err != nil {
+		_ = ln.Close()
+		return time.Time{}, err
+	}
+	defer stopChecks()
+	ps.Handle("/status", runner.StatusHandler())
+	srv := payload.NewHTTPServer(ps, tlsConfig, logger)
+	errc := make(chan error, 2)
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
 		}
 	}()
+	admin, err := startAdmin(o.adminListen, errc, logger)
+	if err != nil {
+		_ = srv.Close()
+		return time.Time{}, err
+	}
+
+	ps.SetReady(true)
+	logger.Info("heartbeat serving", "version", version, "addr", ln.Addr().String(), "tls", tlsConfig != nil)
+	if listening != nil {
+		listening(ln.Addr().String())
+	}
+	var serveErr error
+	select {
+	case err := <-errc:
+		// One server failed: shut the other down as on a signal, then report it.
+		serveErr = fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	ps.SetReady(false)
+	// Checks stop before the drain: a probe of this pod's own closing port
+	// would otherwise raise an ALERT on every shutdown.
+	stopChecks()
+	return drain(o, srv, admin, serveErr, logger)
+}
+
+// newPayload builds the payload handler from the serve flags.
+func newPayload(o serveOptions, tel *telemetry.Providers, stdout io.Writer) (*payload.Server, error) {
 	cfg := payload.Config{
 		MinSize:      o.minSize,
 		MaxSize:      o.maxSize,
@@ -243,85 +314,55 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 		TracerProvider: tel.TracerProvider,
 		Propagator:     tel.Propagator,
 	}
-	if o.log {
+	if o.accessLog {
 		cfg.AccessLog = stdout
 	}
 	ps, err := payload.New(cfg)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	defer ps.Close()
+	return ps, nil
+}
 
-	var tlsConfig *tls.Config
-	if o.tlsCert != "" {
-		// Loaded here, not by ServeTLS, so a bad file fails before the sidecar reports ready.
-		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
-		if err != nil {
-			return fmt.Errorf("%w: --tls-cert/--tls-key: %w", errUsage, err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+// loadTLS reads the certificate here, not in ServeTLS, so a bad file fails
+// before the sidecar reports ready; nil means plain HTTP.
+func loadTLS(o serveOptions) (*tls.Config, error) {
+	if o.tlsCert == "" {
+		return nil, nil
 	}
-
-	// Bind before the checks start: a check of this sidecar's own port (a
-	// mesh lists every pod, this one included) must find it listening.
-	ln, err := net.Listen("tcp", o.listen)
+	cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", o.listen, err)
+		return nil, fmt.Errorf("%w: --tls-cert/--tls-key: %w", errUsage, err)
 	}
-	runner, stopChecks, err := startChecks(ctx, o, tel, logger)
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// startAdmin serves pprof on addr, reporting a failure of Serve on errc; ""
+// turns it off and returns a nil server.
+func startAdmin(addr string, errc chan<- error, logger *slog.Logger) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		_ = ln.Close()
-		return err
+		return nil, fmt.Errorf("listening on admin address %s: %w", addr, err)
 	}
-	defer stopChecks()
-	ps.Handle("/status", runner.StatusHandler())
-	srv := newHTTPServer(ps, tlsConfig != nil, logger)
-	srv.TLSConfig = tlsConfig
-	errc := make(chan error, 2)
-	go func() {
-		if tlsConfig != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
+	admin := &http.Server{Handler: payload.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { errc <- admin.Serve(ln) }()
+	logger.Info("admin endpoints (pprof) listening", "addr", ln.Addr().String())
+	return admin, nil
+}
 
-	var admin *http.Server
-	if o.adminListen != "" {
-		aln, err := net.Listen("tcp", o.adminListen)
-		if err != nil {
-			_ = srv.Close()
-			return fmt.Errorf("listening on admin address %s: %w", o.adminListen, err)
-		}
-		admin = &http.Server{Handler: adminMux(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { errc <- admin.Serve(aln) }()
-		logger.Info("admin endpoints (pprof) listening", "addr", aln.Addr().String())
-	}
-
-	ps.SetReady(true)
-	logger.Info("heartbeat serving", "version", version, "addr", ln.Addr().String(), "tls", o.tlsCert != "")
-	if listening != nil {
-		listening(ln.Addr().String())
-	}
-
-	var serveErr error
-	select {
-	case err := <-errc:
-		// One server failed: shut the other down as on a signal, then report it.
-		serveErr = fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	ps.SetReady(false)
-	// Checks stop before the drain: a probe of this pod's own closing port
-	// would otherwise raise an ALERT on every shutdown.
-	stopChecks()
+// drain waits the drain delay, then gives in-flight requests until the
+// shutdown deadline, which it returns for the telemetry flush.
+func drain(o serveOptions, srv, admin *http.Server, serveErr error, logger *slog.Logger) (time.Time, error) {
 	logger.Info("shutting down", "drain_delay", o.drainDelay, "timeout", o.shutdownTimeout)
 	if o.drainDelay > 0 && serveErr == nil {
 		// Load balancers need time to see /readyz fail before the listener closes.
 		t := time.NewTimer(o.drainDelay)
 		<-t.C
 	}
-	deadline = time.Now().Add(o.shutdownTimeout)
+	deadline := time.Now().Add(o.shutdownTimeout)
 	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if admin != nil {
@@ -329,20 +370,18 @@ func serve(ctx context.Context, o serveOptions, stdout io.Writer, logger *slog.L
 	}
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
-		return errors.Join(serveErr, fmt.Errorf("in-flight requests did not finish within %s: %w", o.shutdownTimeout, err))
+		return deadline, errors.Join(serveErr, fmt.Errorf("in-flight requests did not finish within %s: %w", o.shutdownTimeout, err))
 	}
 	if serveErr != nil {
-		return serveErr
+		return deadline, serveErr
 	}
 	logger.Info("shut down cleanly")
-	return nil
+	return deadline, nil
 }
 
-// minFlush is the least time the telemetry flush gets at shutdown.
-const minFlush = time.Second
-
 // startChecks loads the checks file, starts the scheduler and the reloader
-// (file changes and SIGHUP), and returns a function that stops both.
+// (file changes and SIGHUP), and returns a function that stops both and
+// waits for them; it may be called more than once.
 func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, logger *slog.Logger) (*checks.Runner, func(), error) {
 	runner, err := checks.New(checks.Settings{
 		MeterProvider:  tel.MeterProvider,
@@ -351,7 +390,7 @@ func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, 
 		Propagator:     tel.Propagator,
 		Logger:         logger,
 		MaxConcurrent:  o.maxConcurrent,
-		Syslog:         checks.SyslogConfig{Addr: o.syslogAddr},
+		Syslog:         syslog.Config{Addr: o.syslogAddr},
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
@@ -368,61 +407,54 @@ func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, 
 		logger.Info("checks loaded", "config", path, "checks", len(file.Checks))
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
-	go func() {
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		if err := runner.Run(cctx); err != nil {
 			logger.Error("checks stopped", "err", err)
 		}
-		done <- struct{}{}
-	}()
-	waits := 1
+	})
 	if path == "" {
 		// systemd's reload sends SIGHUP; without a checks file there is nothing to reload, and the default action would end the process.
 		signal.Ignore(syscall.SIGHUP)
+	} else {
+		wg.Go(func() { watchChecks(cctx, path, file, runner, logger) })
 	}
-	if path != "" {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		trigger := make(chan struct{}, 1)
-		go func() {
-			for range hup {
-				select {
-				case trigger <- struct{}{}:
-				default: // a reload is already pending
-				}
+	return runner, func() { cancel(); wg.Wait() }, nil
+}
+
+// watchChecks reloads the checks file when it changes or on SIGHUP until ctx is done.
+func watchChecks(ctx context.Context, path string, file *config.File, runner *checks.Runner, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	trigger := make(chan struct{}, 1)
+	var forward sync.WaitGroup
+	forward.Go(func() {
+		for range hup {
+			select {
+			case trigger <- struct{}{}:
+			default: // a reload is already pending
 			}
-		}()
-		w := &config.Watcher{
-			Path:    path,
-			Current: file,
-			Trigger: trigger,
-			Apply: func(f *config.File) {
-				if err := runner.Apply(f); err != nil {
-					runner.ReportReloadError(err)
-					return
-				}
-				logger.Info("checks reloaded", "config", path, "checks", len(f.Checks))
-			},
-			Observe: runner.ReportReloadError,
 		}
-		waits++
-		go func() {
-			_ = w.Run(cctx)
-			signal.Stop(hup)
-			close(hup)
-			done <- struct{}{}
-		}()
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			for range waits {
-				<-done
+	})
+	defer func() {
+		signal.Stop(hup)
+		close(hup)
+		forward.Wait()
+	}()
+	w := &config.Watcher{
+		Path:    path,
+		Current: file,
+		Trigger: trigger,
+		Apply: func(f *config.File) {
+			if err := runner.Apply(f); err != nil {
+				runner.ReportReloadError(err)
+				return
 			}
-		})
+			logger.Info("checks reloaded", "config", path, "checks", len(f.Checks))
+		},
+		Observe: runner.ReportReloadError,
 	}
-	return runner, stop, nil
+	_ = w.Run(ctx)
 }
 
 // checkCmd runs every check once, as GoHeartbeat's users ran it by hand.
@@ -477,37 +509,6 @@ func loadForCommand(cmd, path string, stderr io.Writer) (*config.File, int) {
 	return file, exitOK
 }
 
-// newHTTPServer applies production limits; HTTP/1.1 and HTTP/2 share the
-// port, cleartext HTTP/2 (h2c) included so meshes can test both.
-func newHTTPServer(h http.Handler, tls bool, logger *slog.Logger) *http.Server {
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	if tls {
-		protocols.SetHTTP2(true)
-	} else {
-		protocols.SetUnencryptedHTTP2(true)
-	}
-	return &http.Server{
-		Handler:           closeAfterChunked(h),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		Protocols:         &protocols,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-}
-
-// adminMux serves pprof on its own listener, never on the payload port.
-func adminMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
-}
-
 // hostName is what X-Heartbeat-Host reports: the pod name in Kubernetes.
 func hostName() string {
 	if n := os.Getenv("POD_NAME"); n != "" {
@@ -518,21 +519,4 @@ func hostName() string {
 		return "unknown"
 	}
 	return n
-}
-
-// closeAfterChunked hangs up after every HTTP/1 request with a chunked body.
-// When a request has both Content-Length and Transfer-Encoding: chunked, Go's
-// server (Go 1.26) drops Content-Length and keeps the connection open,
-// which RFC 9112 section 6.1 forbids: a front end that framed the request by
-// Content-Length would take our answer to the bytes after the chunked body for
-// the answer to its next request. A handler cannot see whether Content-Length
-// was there, so any chunked request closes the connection; probes send
-// Content-Length and keep theirs.
-func closeAfterChunked(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
-			w.Header().Set("Connection", "close")
-		}
-		h.ServeHTTP(w, r)
-	})
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry/otlptest"
 )
 
@@ -163,40 +163,9 @@ func TestServingGoesOnWithCollectorDown(t *testing.T) {
 	}
 }
 
-// blackHole accepts connections and never answers, like a collector whose
-// process hangs or a firewall that drops replies.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestServingGoesOnWithCollectorBlackholed(t *testing.T) {
-	otelEnv(t, "http://"+blackHole(t))
+	hole, _ := testkit.BlackHole(t)
+	otelEnv(t, "http://"+hole)
 	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
 	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "500")
 	o := defaultOptions()

@@ -1,10 +1,7 @@
 package checks
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +13,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/probe"
+	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
+	"github.com/heartbeat-sidecar/heartbeat/checks/syslog/syslogtest"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 // scriptProbe answers from a script of outcomes, then repeats the last one.
@@ -29,7 +30,7 @@ func newScriptProbe(script ...bool) *scriptProbe {
 	return &scriptProbe{script: script}
 }
 
-func (p *scriptProbe) probe(context.Context, Target) Result {
+func (p *scriptProbe) probe(context.Context, probe.Target) probe.Result {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ok := p.script[min(p.i, len(p.script)-1)]
@@ -61,9 +62,9 @@ func TestTransitionsAlertOnce(t *testing.T) {
 	for _, network := range []string{"udp", "unixgram"} {
 		for _, tc := range cases {
 			t.Run(network+"/"+tc.name, func(t *testing.T) {
-				sl := listenSyslog(t, network, "")
+				sl := syslogtest.Listen(t, network, "")
 				p := newScriptProbe(tc.script...)
-				h := newHarness(t, func(s *Settings) { s.Syslog.Addr = sl.addr }, p.probe)
+				h := newHarness(t, func(s *Settings) { s.Syslog.Addr = sl.Addr }, p.probe)
 				c := schedCheck("peers", 5*time.Millisecond)
 				c.Type, c.Target = config.TypeHTTP, "http://user:s3cret@127.0.0.1:9/heartbeat/1"
 				c.FailureThreshold, c.SuccessThreshold = tc.failTh, tc.okTh
@@ -71,11 +72,11 @@ func TestTransitionsAlertOnce(t *testing.T) {
 				h.start()
 				// Wait for the runs to be recorded, not just probed: a run
 				// still in flight at shutdown is discarded.
-				eventually(t, 10*time.Second, "the script to be used up", func() bool {
+				testkit.Eventually(t, 10*time.Second, "the script to be used up", func() bool {
 					return h.status("peers").Runs >= uint64(len(tc.script))
 				})
 				h.stop()
-				lines := sl.drain(t)
+				lines := sl.Drain(t)
 
 				if len(lines) != len(tc.want) {
 					t.Fatalf("got %d syslog lines, want %d (%v): %q", len(lines), len(tc.want), tc.want, lines)
@@ -91,7 +92,7 @@ func TestTransitionsAlertOnce(t *testing.T) {
 					t.Fatalf("got %d OTel log records, want %d", len(recs), len(tc.want))
 				}
 				for i, raw := range lines {
-					l, err := parseSyslog(raw, sl.local)
+					l, err := syslogtest.Parse(raw, sl.Local)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -99,26 +100,26 @@ func TestTransitionsAlertOnce(t *testing.T) {
 					if tc.want[i] == "NOTICE" {
 						wantPri, wantSev = 13, otellog.SeverityInfo2 // user.notice
 					}
-					if l.pri != wantPri || l.tag != "heartbeat" {
-						t.Errorf("line %d: priority %d tag %q, want %d heartbeat: %q", i, l.pri, l.tag, wantPri, raw)
+					if l.Pri != wantPri || l.Tag != "heartbeat" {
+						t.Errorf("line %d: priority %d tag %q, want %d heartbeat: %q", i, l.Pri, l.Tag, wantPri, raw)
 					}
 					for _, want := range []string{tc.want[i] + " ", "check=peers ", "target=http://user:xxxxx@127.0.0.1:9/heartbeat/1 "} {
-						if !strings.Contains(l.msg, want) {
-							t.Errorf("line %d lacks %q: %q", i, want, l.msg)
+						if !strings.Contains(l.Msg, want) {
+							t.Errorf("line %d lacks %q: %q", i, want, l.Msg)
 						}
 					}
 					if tc.want[i] == "ALERT" {
 						for _, want := range []string{"state=down", `reason="connection refused"`, "error.type=connection_refused"} {
-							if !strings.Contains(l.msg, want) {
-								t.Errorf("line %d lacks %q: %q", i, want, l.msg)
+							if !strings.Contains(l.Msg, want) {
+								t.Errorf("line %d lacks %q: %q", i, want, l.Msg)
 							}
 						}
-					} else if !strings.Contains(l.msg, "state=up") {
-						t.Errorf("line %d lacks state=up: %q", i, l.msg)
+					} else if !strings.Contains(l.Msg, "state=up") {
+						t.Errorf("line %d lacks state=up: %q", i, l.Msg)
 					}
-					m := traceIDRE.FindStringSubmatch(l.msg)
+					m := traceIDRE.FindStringSubmatch(l.Msg)
 					if m == nil {
-						t.Fatalf("line %d has no trace id: %q", i, l.msg)
+						t.Fatalf("line %d has no trace id: %q", i, l.Msg)
 					}
 					span, ok := spans[m[1]]
 					if !ok {
@@ -129,8 +130,8 @@ func TestTransitionsAlertOnce(t *testing.T) {
 					}
 
 					rec := recs[i]
-					if rec.Body().AsString() != l.msg {
-						t.Errorf("log record %d body %q, want the syslog text %q", i, rec.Body().AsString(), l.msg)
+					if rec.Body().AsString() != l.Msg {
+						t.Errorf("log record %d body %q, want the syslog text %q", i, rec.Body().AsString(), l.Msg)
 					}
 					if rec.Severity() != wantSev || rec.SeverityText() != tc.want[i] {
 						t.Errorf("log record %d severity %v %q, want %v %q", i, rec.Severity(), rec.SeverityText(), wantSev, tc.want[i])
@@ -151,10 +152,10 @@ func TestTransitionsAlertOnce(t *testing.T) {
 
 func TestSyslogDownChecksGoOn(t *testing.T) {
 	const checks = 6
-	path := shortTempDir(t) + "/log.sock" // nothing listens here yet
+	path := syslogtest.ShortTempDir(t) + "/log.sock" // nothing listens here yet
 	h := newHarness(t, func(s *Settings) {
-		s.Syslog = SyslogConfig{Addr: "unix://" + path, QueueSize: 2, retryMin: 5 * time.Millisecond, retryMax: 20 * time.Millisecond}
-	}, func(context.Context, Target) Result { return fakeRefused })
+		s.Syslog = syslog.Config{Addr: "unix://" + path, QueueSize: 2, RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond}
+	}, func(context.Context, probe.Target) probe.Result { return fakeRefused })
 	var cs []config.Check
 	for i := range checks {
 		cs = append(cs, schedCheck(string(rune('a'+i)), 10*time.Millisecond))
@@ -162,7 +163,7 @@ func TestSyslogDownChecksGoOn(t *testing.T) {
 	h.apply(cs...)
 	h.start()
 
-	eventually(t, 10*time.Second, "every check to run 5 times", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every check to run 5 times", func() bool {
 		for _, c := range cs {
 			if h.status(c.Name).Runs < 5 {
 				return false
@@ -183,12 +184,12 @@ func TestSyslogDownChecksGoOn(t *testing.T) {
 	}
 
 	// Syslog comes up: the queued alerts arrive, each once.
-	sl := listenSyslog(t, "unixgram", path)
+	sl := syslogtest.Listen(t, "unixgram", path)
 	var got []string
-	eventually(t, 10*time.Second, "queued alerts to arrive", func() bool {
+	testkit.Eventually(t, 10*time.Second, "queued alerts to arrive", func() bool {
 		for {
 			select {
-			case l := <-sl.lines:
+			case l := <-sl.Lines:
 				got = append(got, l)
 				continue
 			default:
@@ -197,89 +198,13 @@ func TestSyslogDownChecksGoOn(t *testing.T) {
 		}
 	})
 	h.stop()
-	got = append(got, sl.drain(t)...)
+	got = append(got, sl.Drain(t)...)
 	if int64(len(got)) != checks-dropped {
 		t.Errorf("got %d alerts after recovery, want %d: %q", len(got), checks-dropped, got)
 	}
 	for _, raw := range got {
-		if l, err := parseSyslog(raw, true); err != nil || l.pri != 9 {
+		if l, err := syslogtest.Parse(raw, true); err != nil || l.Pri != 9 {
 			t.Errorf("bad alert line %q: %v", raw, err)
-		}
-	}
-}
-
-// TestSyslogTCPReconnects delivers over TCP, and after the daemon drops the
-// connection, redials and delivers the next alert.
-func TestSyslogTCPReconnects(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	lines := make(chan string, 10)
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			// Read one line per connection, then hang up, as a restarting daemon would.
-			line, _ := bufio.NewReader(conn).ReadString('\n')
-			conn.Close()
-			lines <- line
-		}
-	}()
-	sink, err := newAlertSink(SyslogConfig{Addr: "tcp://" + ln.Addr().String(), retryMin: time.Millisecond, retryMax: 5 * time.Millisecond},
-		newHarness(t, nil, nil).r.log, func(context.Context) { t.Error("alert dropped") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); sink.run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	for i, text := range []string{"ALERT first", "NOTICE second", "ALERT third"} {
-		sink.enqueue(ctx, alertMsg{severity: sevAlert, text: text, at: time.Now()})
-		select {
-		case line := <-lines:
-			l, err := parseSyslog(line, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if l.msg != text || l.pri != 9 || l.host == "" {
-				t.Errorf("alert %d: got %+v, want text %q priority 9", i, l, text)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("alert %d not delivered", i)
-		}
-	}
-}
-
-func TestSyslogConfigValidate(t *testing.T) {
-	cases := []struct {
-		addr    string
-		wantErr bool
-	}{
-		{"", false},
-		{"none", false},
-		{"udp://127.0.0.1:514", false},
-		{"tcp://logs.example.com:601", false},
-		{"unix:///dev/log", false},
-		{"udp://127.0.0.1", true},
-		{"tcp://:", true},
-		{"unix://relative/path", true},
-		{"http://127.0.0.1:514", true},
-		{"127.0.0.1:514", true},
-	}
-	for _, tc := range cases {
-		c := SyslogConfig{Addr: tc.addr}
-		err := c.Validate()
-		if (err != nil) != tc.wantErr {
-			t.Errorf("%q: err %v, want error %v", tc.addr, err, tc.wantErr)
-		}
-		if err != nil && !errors.Is(err, ErrBadSyslogAddr) {
-			t.Errorf("%q: error %v does not wrap ErrBadSyslogAddr", tc.addr, err)
 		}
 	}
 }

@@ -11,12 +11,11 @@ import (
 const scopeName = "github.com/heartbeat-sidecar/heartbeat/checks"
 
 // Bucket boundaries in seconds: the SDK's default boundaries are meant for
-// milliseconds and would put every probe into the first bucket.
+// milliseconds and would put every probe into the first bucket. The
+// telemetry package's views may replace them.
 var (
 	durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
-	// httpClientBuckets is what the HTTP semantic conventions advise for http.client.request.duration.
-	httpClientBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
-	latenessBuckets   = []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}
+	latenessBuckets = []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}
 )
 
 // instruments are created once per Runner; per-check attribute sets are
@@ -63,7 +62,7 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.duration = hist("probe.duration", "Duration of a probe run.", durationBuckets)
 	in.phaseDuration = hist("probe.phase.duration", "Duration of one phase of a probe run.", durationBuckets)
 	in.networkDur = hist("probe.network.duration", "Probe duration minus the server time reported in Server-Timing.", durationBuckets)
-	in.httpClientDur = hist("http.client.request.duration", "Duration of HTTP client requests.", httpClientBuckets)
+	in.httpClientDur = hist("http.client.request.duration", "Duration of HTTP client requests.", durationBuckets)
 	in.lateness = hist("heartbeat.scheduler.lateness", "Time between a run's scheduled and actual start.", latenessBuckets)
 	in.runs = counter("probe.runs", "{run}", "Probe runs by outcome (success, failure, skipped).")
 	in.alertsDropped = counter("heartbeat.alerts.dropped", "{alert}", "Syslog alerts dropped because the syslog queue was full.")
@@ -92,4 +91,32 @@ func (r *Runner) registerGauges(m metric.Meter) (metric.Registration, error) {
 		}
 		return nil
 	}, in.success, in.up, in.certExpiry, in.statusCode)
+}
+
+// observe reports the series' gauges from the last run.
+func (s *series) observe(o metric.Observer, in *instruments) {
+	st := s.status()
+	if st.Runs == 0 {
+		return
+	}
+	o.ObserveInt64(in.success, b2i(st.LastSuccess), s.baseOpt)
+	switch st.State {
+	case StateUp:
+		o.ObserveInt64(in.up, 1, s.baseOpt)
+	case StateDown:
+		o.ObserveInt64(in.up, 0, s.baseOpt)
+	}
+	if st.StatusCode != 0 {
+		o.ObserveInt64(in.statusCode, int64(st.StatusCode), s.baseOpt)
+	}
+	if !st.CertExpiry.IsZero() {
+		o.ObserveInt64(in.certExpiry, st.CertExpiry.Unix(), s.baseOpt)
+	}
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

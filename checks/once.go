@@ -10,14 +10,14 @@ import (
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
 )
 
-// RunOnce runs every check of f once (at most Settings.MaxConcurrent at a
-// time), writes one line per check to w in file order, and reports whether
-// all passed. It writes no syslog alerts. Lines read like the seed's, with
-// the check's name (unless it is just the target) and the duration:
-//
-//	peers http://10.0.0.5:8080/heartbeat/1: 200 OK (1.2ms)
-//	ssh 127.0.0.1:22: FAILED: connection refused (0.3ms)
+// RunOnce runs every check of f once, writes one line per check to w and reports whether all passed.
 func RunOnce(ctx context.Context, f *config.File, w io.Writer, s Settings) (allPassed bool) {
+	// At most Settings.MaxConcurrent at a time, no syslog alerts, lines in
+	// file order reading like GoHeartbeat's, with the check's name (unless
+	// it is just the target) and the duration:
+	//
+	//	peers http://10.0.0.5:8080/heartbeat/1: 200 OK (1.2ms)
+	//	ssh 127.0.0.1:22: FAILED: connection refused (0.3ms)
 	s.Syslog = SyslogConfig{Addr: "none"}
 	r, err := New(s)
 	if err != nil {
@@ -47,30 +47,27 @@ func (r *Runner) runOnce(ctx context.Context, f *config.File, w io.Writer) bool 
 	allPassed := true
 	for _, c := range list {
 		for i, s := range c.allSeries() {
-			if i == 0 && c.cfg.EachAddress && c.cfg.Type != config.TypeDNS && len(c.allSeries()) > 1 {
+			if i == 0 && c.cfg.EachAddress && len(c.allSeries()) > 1 {
 				continue // the resolution worked; the addresses tell the rest
 			}
-			s.mu.Lock()
-			st := s.st
-			s.mu.Unlock()
-			if !st.HasRun {
+			st := s.status()
+			if st.Runs == 0 {
 				// Cancelled before it could start.
 				allPassed = false
 				fmt.Fprintf(w, "%s%s: FAILED: not run: %v\n", namePrefix(c), c.display, ctx.Err())
 				continue
 			}
-			if !st.LastOK {
+			if !st.LastSuccess {
 				allPassed = false
 			}
-			res := Result{Success: st.LastOK, Message: st.LastMessage}
-			fmt.Fprintf(w, "%s%s (%s)\n", namePrefix(c), runLine(s, res, st), fmtDuration(st.LastDur))
+			fmt.Fprintf(w, "%s%s (%s)\n", namePrefix(c), runLine(s, st), fmtDuration(time.Duration(st.LastDuration)))
 		}
 	}
 	return allPassed
 }
 
 // namePrefix is "name " unless the name is the target itself, as it is for
-// checks from a GoHeartbeat file, whose lines then read exactly as the seed's.
+// checks from a GoHeartbeat file, whose lines then read exactly as GoHeartbeat's.
 func namePrefix(c *check) string {
 	if c.cfg.Name == c.cfg.Target || c.cfg.Name == c.display {
 		return ""

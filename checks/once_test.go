@@ -13,26 +13,14 @@ import (
 	"time"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 func TestRunOnce(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(fakePayload))
 	t.Cleanup(srv.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	refused := refusedAddr(t)
+	open := testkit.AcceptAndClose(t)
+	refused := testkit.ClosedAddr(t)
 	url := srv.URL + "/heartbeat/16"
 
 	cases := []struct {
@@ -42,18 +30,18 @@ func TestRunOnce(t *testing.T) {
 		want     []string // one regexp per output line, in file order
 	}{
 		{
-			name: "seed file, all up",
+			name: "GoHeartbeat file, all up",
 			file: fmt.Sprintf(`{"HeartbeatIntervalSeconds": 30, // seconds between heartbeats
-				"Urls": [%q], "TcpEndpoints": [%q], "TimeoutSeconds": 2}`, url, ln.Addr().String()),
+				"Urls": [%q], "TcpEndpoints": [%q], "TimeoutSeconds": 2}`, url, open),
 			wantPass: true,
 			want: []string{
 				`^` + regexp.QuoteMeta(url+": 200 OK") + ` \([0-9.]+[µm]?s\)$`,
-				`^` + regexp.QuoteMeta("Connection to "+ln.Addr().String()+" successful.") + ` \([0-9.]+[µm]?s\)$`,
+				`^` + regexp.QuoteMeta("Connection to "+open+" successful.") + ` \([0-9.]+[µm]?s\)$`,
 			},
 		},
 		{
-			name:     "seed file, one down",
-			file:     fmt.Sprintf(`{"HeartbeatIntervalSeconds": 30, "Urls": [], "TcpEndpoints": [%q, %q], "TimeoutSeconds": 2}`, ln.Addr().String(), refused),
+			name:     "GoHeartbeat file, one down",
+			file:     fmt.Sprintf(`{"HeartbeatIntervalSeconds": 30, "Urls": [], "TcpEndpoints": [%q, %q], "TimeoutSeconds": 2}`, open, refused),
 			wantPass: false,
 			want: []string{
 				`^Connection to .* successful\. `,
@@ -110,26 +98,14 @@ func TestRunOnce(t *testing.T) {
 }
 
 func TestRunOnceEachAddress(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	open := testkit.AcceptAndClose(t)
+	_, port, _ := net.SplitHostPort(open)
 	d := startPeerDNS(t, "peers.heartbeat.test", "127.0.0.1", "127.0.0.2")
 	h := newHarness(t, nil, nil)
 	h.r.resolver = d.resolver()
 	c := schedCheck("peers", time.Minute)
 	c.Target, c.Timeout, c.EachAddress, c.MaxAddresses = "peers.heartbeat.test:"+port, 2*time.Second, true, 10
+	c.ApplyDefaults()
 	var out bytes.Buffer
 	if h.r.runOnce(context.Background(), &config.File{Checks: []config.Check{c}}, &out) {
 		t.Errorf("runOnce passed with one address refusing:\n%s", out.String())
@@ -149,6 +125,7 @@ func TestRunOnceCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	c := schedCheck("x", time.Minute)
+	c.ApplyDefaults()
 	var out bytes.Buffer
 	if RunOnce(ctx, &config.File{Checks: []config.Check{c}}, &out, Settings{}) {
 		t.Errorf("RunOnce passed with a cancelled context:\n%s", out.String())

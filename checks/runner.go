@@ -26,14 +26,12 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/probe"
+	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
 )
 
-// DefaultMaxConcurrent is the number of probes that may run at once when
-// Settings.MaxConcurrent is zero.
+// DefaultMaxConcurrent is how many probes may run at once when Settings.MaxConcurrent is zero.
 const DefaultMaxConcurrent = 64
-
-// defaultMaxAddresses bounds each_address checks whose config left it unset.
-const defaultMaxAddresses = 50
 
 // Errors returned by New, Apply and Run.
 var (
@@ -47,11 +45,9 @@ type Settings struct {
 	MeterProvider  metric.MeterProvider
 	TracerProvider trace.TracerProvider
 	LoggerProvider otellog.LoggerProvider
-	// Propagator injects each run's trace context into HTTP probes; nil
-	// means W3C trace context.
+	// Propagator injects each run's trace context into probes; nil means W3C trace context.
 	Propagator propagation.TextMapPropagator
-	// Logger receives the seed-style line of every run (successes at debug,
-	// failures at info) and transitions; nil discards.
+	// Logger gets every run's line (successes at debug, failures at info) and transitions; nil discards.
 	Logger *slog.Logger
 	// MaxConcurrent bounds probes in flight across all checks; 0 means DefaultMaxConcurrent.
 	MaxConcurrent int
@@ -64,26 +60,29 @@ func (s *Settings) Validate() error {
 	if s.MaxConcurrent < 0 {
 		return fmt.Errorf("%w: max concurrent checks %d must not be negative", ErrInvalidSettings, s.MaxConcurrent)
 	}
-	return s.Syslog.Validate()
+	if err := s.Syslog.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSettings, err)
+	}
+	return nil
 }
 
 // Runner schedules and runs checks and keeps their state.
 type Runner struct {
 	log    *slog.Logger
 	tracer trace.Tracer
-	logger otellog.Logger
+	events otellog.Logger // transition records (heartbeat.check.down, heartbeat.check.up)
 	prop   propagation.TextMapPropagator
 	inst   *instruments
 	shared sharedSets
-	alerts *alertSink // nil when syslog is off
-	quiet  bool       // RunOnce: no alerts, only results
+	alerts *syslog.Client // nil when syslog is off
+	quiet  bool           // RunOnce: no alerts, only results
 
 	sem      chan struct{}
 	inflight sync.WaitGroup
 	started  atomic.Bool
 
 	// Replaceable in tests: the prober lookup and the resolver.
-	probers  func(checkType string) (ProbeFunc, bool)
+	probers  func(checkType string) (probe.ProbeFunc, bool)
 	resolver *net.Resolver
 	// onStart, when set, sees every run's scheduled and actual start.
 	onStart func(c *check, due, started time.Time)
@@ -131,18 +130,18 @@ func New(s Settings) (*Runner, error) {
 	r := &Runner{
 		log:      s.Logger,
 		tracer:   s.TracerProvider.Tracer(scopeName, trace.WithSchemaURL(semconv.SchemaURL)),
-		logger:   s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
+		events:   s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
 		prop:     s.Propagator,
 		inst:     inst,
 		sem:      make(chan struct{}, s.MaxConcurrent),
-		probers:  proberFor,
+		probers:  probe.Lookup,
 		resolver: net.DefaultResolver,
 		checks:   map[string]*check{},
 		rnd:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		wake:     make(chan struct{}, 1),
 	}
 	r.list.Store(&[]*check{})
-	if r.alerts, err = newAlertSink(s.Syslog, s.Logger, func(ctx context.Context) {
+	if r.alerts, err = syslog.New(s.Syslog, s.Logger, func(ctx context.Context) {
 		inst.alertsDropped.Add(ctx, 1)
 	}); err != nil {
 		return nil, err
@@ -155,10 +154,11 @@ func New(s Settings) (*Runner, error) {
 	return r, nil
 }
 
-// Apply replaces the running set of checks with f's. Checks whose definition
-// is unchanged keep their state and schedule; changed ones restart from
-// unknown. On error (a check type without a prober) nothing changes.
+// Apply replaces the running checks with f's, which must be defaulted and validated.
 func (r *Runner) Apply(f *config.File) error {
+	// Checks whose definition is unchanged keep their state and schedule;
+	// changed ones restart from unknown. On error (a check type without a
+	// prober) nothing changes.
 	var cfgs []config.Check
 	if f != nil {
 		cfgs = f.Checks
@@ -178,11 +178,11 @@ func (r *Runner) Apply(f *config.File) error {
 			order = append(order, old)
 			continue
 		}
-		probe, ok := r.probers(cfg.Type)
+		p, ok := r.probers(cfg.Type)
 		if !ok {
 			return fmt.Errorf("checks: check %q: %w %q", cfg.Name, ErrUnknownType, cfg.Type)
 		}
-		c := newCheck(&cfg, probe)
+		c := newCheck(&cfg, p)
 		next[cfg.Name] = c
 		order = append(order, c)
 	}
@@ -208,12 +208,11 @@ func (r *Runner) Apply(f *config.File) error {
 	return nil
 }
 
-// ReportReloadError counts and logs a checks file that could not be loaded
-// (the previous checks keep running). Repeats of the same error are counted
-// but logged once, since file watchers fire several events per change; nil
-// (a reload that worked) re-arms the log. Its signature fits
-// config.Watcher's Observe hook.
+// ReportReloadError counts and logs a checks file that could not be loaded; it fits config.Watcher's Observe hook.
 func (r *Runner) ReportReloadError(err error) {
+	// The previous checks keep running. Repeats of the same error are
+	// counted but logged once, since file watchers fire several events per
+	// change; nil (a reload that worked) re-arms the log.
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	if err == nil {
@@ -228,8 +227,7 @@ func (r *Runner) ReportReloadError(err error) {
 	}
 }
 
-// Run schedules the checks until ctx is done, then waits for runs in flight
-// and flushes queued alerts briefly. It may be called once.
+// Run schedules the checks until ctx is done, waits for runs in flight and flushes alerts; call it once.
 func (r *Runner) Run(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
@@ -241,7 +239,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		alertsDone = make(chan struct{})
 		go func() {
 			defer close(alertsDone)
-			r.alerts.run(alertCtx)
+			r.alerts.Run(alertCtx)
 		}()
 	}
 	r.loop(ctx)
@@ -277,40 +275,30 @@ func (r *Runner) execute(ctx context.Context, c *check, due time.Time) {
 	if r.onStart != nil {
 		r.onStart(c, due, started)
 	}
-	if !c.cfg.EachAddress || c.cfg.Type == config.TypeDNS {
+	if !c.cfg.EachAddress {
 		defer r.release()
-		r.runSeries(ctx, c.main, Target{Check: c.cfg}, trace.SpanKindClient)
+		r.runSeries(ctx, c.main, probe.Target{Check: c.cfg})
 		return
 	}
 	r.runEachAddress(ctx, c)
 }
 
 // runSeries probes t once under a run span and records the result on s.
-func (r *Runner) runSeries(ctx context.Context, s *series, t Target, kind trace.SpanKind) Result {
+func (r *Runner) runSeries(ctx context.Context, s *series, t probe.Target) probe.Result {
 	c := s.chk
-	start := time.Now()
-	ctx, span := r.tracer.Start(ctx, c.spanName, trace.WithSpanKind(kind), trace.WithTimestamp(start))
+	ctx, span := r.tracer.Start(ctx, c.spanName, trace.WithSpanKind(trace.SpanKindClient))
 	// Attributes are built only for sampled runs: most runs are not, and
 	// at a thousand runs a second the garbage would add up.
 	if span.IsRecording() {
 		span.SetAttributes(c.spanAttrs()...)
-		if s.address != "" {
-			span.SetAttributes(semconv.NetworkPeerAddressKey.String(hostOnly(s.address)))
+		if s.address.IsValid() {
+			span.SetAttributes(semconv.NetworkPeerAddressKey.String(s.address.Addr().String()))
 		}
 	}
 	t.Propagator = r.prop
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	res := r.callProbe(pctx, c.probe, t)
+	res := probe.Run(pctx, c.probe, t)
 	cancel()
-	if res.Start.IsZero() {
-		res.Start = start
-	}
-	if res.Duration <= 0 {
-		res.Duration = time.Since(res.Start)
-	}
-	if !res.Success && res.ErrorType == "" {
-		res.ErrorType = ErrOther
-	}
 	if ctx.Err() != nil {
 		// Shutdown cut the run short: that says nothing about the target,
 		// so it is neither recorded nor alerted on.
@@ -322,27 +310,14 @@ func (r *Runner) runSeries(ctx context.Context, s *series, t Target, kind trace.
 	return res
 }
 
-// callProbe shields the scheduler from a prober that breaks its contract.
-func (r *Runner) callProbe(ctx context.Context, p ProbeFunc, t Target) (res Result) {
-	defer func() {
-		if v := recover(); v != nil {
-			r.log.ErrorContext(ctx, "prober panicked", "check", t.Check.Name, "panic", v)
-			res = Result{ErrorType: ErrOther, Reason: "internal error: prober panicked"}
-		}
-	}()
-	return p(ctx, t)
-}
-
 // endSpan adds what the run found to its span, one child span per phase
 // (with the phase's own timestamps), and ends it at end.
-func (r *Runner) endSpan(ctx context.Context, span trace.Span, res Result, end time.Time) {
+func (r *Runner) endSpan(ctx context.Context, span trace.Span, res probe.Result, end time.Time) {
 	if span.IsRecording() {
 		attrs := make([]attribute.KeyValue, 0, 6)
-		if res.ServerAddress != "" {
-			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(res.ServerAddress))
-		}
-		if res.ServerPort != 0 {
-			attrs = append(attrs, semconv.NetworkPeerPortKey.Int(res.ServerPort))
+		if res.Peer.IsValid() {
+			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(res.Peer.Addr().String()),
+				semconv.NetworkPeerPortKey.Int(int(res.Peer.Port())))
 		}
 		if res.StatusCode != 0 {
 			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(res.StatusCode))
@@ -358,16 +333,22 @@ func (r *Runner) endSpan(ctx context.Context, span trace.Span, res Result, end t
 			span.SetStatus(codes.Error, res.Reason)
 		}
 		span.SetAttributes(attrs...)
-		for _, p := range res.Phases {
-			_, ps := r.tracer.Start(ctx, p.Name, trace.WithTimestamp(p.Start))
-			ps.End(trace.WithTimestamp(p.End))
-		}
+		r.phaseSpans(ctx, res.Phases)
 	}
 	span.End(trace.WithTimestamp(end))
 }
 
+// phaseSpans records one child span of ctx's span per phase, with the
+// phase's own timestamps.
+func (r *Runner) phaseSpans(ctx context.Context, phases []probe.PhaseTiming) {
+	for _, p := range phases {
+		_, ps := r.tracer.Start(ctx, p.Name, trace.WithTimestamp(p.Start))
+		ps.End(trace.WithTimestamp(p.End))
+	}
+}
+
 // record turns one result into metrics, state, logs and, on a transition, an alert.
-func (r *Runner) record(ctx context.Context, s *series, res Result) {
+func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	c := s.chk
 	in := r.inst
 	secs := res.Duration.Seconds()
@@ -385,19 +366,18 @@ func (r *Runner) record(ctx context.Context, s *series, res Result) {
 	prev := s.st
 	now := time.Now()
 	tr := s.st.apply(res.Success, c.cfg.FailureThreshold, c.cfg.SuccessThreshold, now)
-	s.st.HasRun = true
 	s.st.LastRun = res.Start
-	s.st.LastDur = res.Duration
-	s.st.LastOK = res.Success
+	s.st.LastDuration = Seconds(res.Duration)
+	s.st.LastSuccess = res.Success
 	s.st.StatusCode = res.StatusCode
 	s.st.CertExpiry = res.CertExpiry
 	if res.Success {
-		s.st.LastMessage = c.redact(res.Message)
+		s.st.LastResult = c.redact(res.Message)
 	} else {
-		s.st.LastMessage = ""
-		s.st.LastErr = c.redact(res.Reason)
-		s.st.LastErrType = res.ErrorType
-		s.st.LastErrAt = res.Start
+		s.st.LastResult = ""
+		s.st.LastError = c.redact(res.Reason)
+		s.st.LastErrorType = res.ErrorType
+		s.st.LastErrorAt = res.Start
 	}
 	st := s.st
 	s.mu.Unlock()
@@ -410,9 +390,10 @@ func (r *Runner) record(ctx context.Context, s *series, res Result) {
 	if res.HasServerTiming {
 		in.networkDur.Record(ctx, max(0, (res.Duration-res.ServerTiming).Seconds()), s.baseOpt)
 	}
-	// The resolution run of an each_address check is not an HTTP request.
-	if c.cfg.Type == config.TypeHTTP && (s.address != "" || !c.cfg.EachAddress) {
-		k := httpKey{method: c.httpMethod, host: c.host, port: c.port, code: res.StatusCode}
+	// Checks with a URL send HTTP requests; the resolution run of an
+	// each_address check does not.
+	if c.cfg.URL != nil && (s.address.IsValid() || !c.cfg.EachAddress) {
+		k := httpKey{method: c.cfg.HTTP.Method, server: c.cfg.Server, code: res.StatusCode}
 		if !res.Success {
 			k.errType = res.ErrorType
 		}
@@ -421,49 +402,41 @@ func (r *Runner) record(ctx context.Context, s *series, res Result) {
 
 	if res.Success {
 		if r.log.Enabled(ctx, slog.LevelDebug) {
-			r.log.DebugContext(ctx, runLine(s, res, st), "check", c.cfg.Name)
+			r.log.DebugContext(ctx, runLine(s, st), "check", c.cfg.Name)
 		}
 	} else if r.log.Enabled(ctx, slog.LevelInfo) {
-		r.log.InfoContext(ctx, runLine(s, res, st), "check", c.cfg.Name, "error.type", res.ErrorType)
+		r.log.InfoContext(ctx, runLine(s, st), "check", c.cfg.Name, "error.type", res.ErrorType)
 	}
 	if tr != noTransition && !r.quiet && !c.retired.Load() {
 		r.alert(ctx, s, tr, res, prev, st)
 	}
 }
 
-// runLine is the seed-style line for one run: "http://host/path: 200 OK",
-// or "<target>: FAILED: <reason>".
-func runLine(s *series, res Result, st seriesState) string {
+// runLine is the GoHeartbeat-style line for one run: "http://host/path:
+// 200 OK", or "<target>: FAILED: <reason>".
+func runLine(s *series, st SeriesStatus) string {
 	target := s.chk.display
-	if s.address != "" {
-		target += " [" + s.address + "]"
+	addr := ""
+	if s.address.IsValid() {
+		addr = s.address.String()
+		target += " [" + addr + "]"
 	}
-	if !res.Success {
-		return target + ": FAILED: " + st.LastErr
+	if !st.LastSuccess {
+		return target + ": FAILED: " + st.LastError
 	}
-	if st.LastMessage == "" {
+	if st.LastResult == "" {
 		return target + ": OK"
 	}
-	if s.address != "" && !strings.Contains(st.LastMessage, s.address) {
-		return "[" + s.address + "] " + st.LastMessage
+	if addr != "" && !strings.Contains(st.LastResult, addr) {
+		return "[" + addr + "] " + st.LastResult
 	}
-	return st.LastMessage
+	return st.LastResult
 }
 
-// spanAttrs are the attributes every run span of c starts with.
+// spanAttrs are the attributes every run span of c starts with; probers add
+// their protocol's own.
 func (c *check) spanAttrs() []attribute.KeyValue {
-	attrs := append(c.checkKVs(), attribute.String("check.target", c.display))
-	switch c.cfg.Type {
-	case config.TypeHTTP:
-		m := c.cfg.HTTP.Method
-		if m == "" {
-			m = "GET"
-		}
-		attrs = append(attrs, semconv.URLFullKey.String(c.display), semconv.HTTPRequestMethodKey.String(m))
-	case config.TypeDNS:
-		attrs = append(attrs, semconv.DNSQuestionNameKey.String(c.cfg.Target))
-	}
-	return attrs
+	return append(checkKVs(c.cfg), attribute.String("check.target", c.display))
 }
 
 // runEachAddress resolves c's host and probes every address, each in its
@@ -484,22 +457,19 @@ func (r *Runner) runEachAddress(ctx context.Context, c *check) {
 		return
 	}
 
-	res := Result{Success: err == nil, Start: start, Duration: end.Sub(start),
-		Phases: []PhaseTiming{{Name: PhaseDNS, Start: start, End: end}}}
+	res := probe.Result{Success: err == nil, Start: start, Duration: end.Sub(start),
+		Phases: []probe.PhaseTiming{{Name: probe.PhaseDNS, Start: start, End: end}}}
 	if err != nil {
-		res.ErrorType, res.Reason = ErrDNS, err.Error()
+		res.ErrorType, res.Reason = probe.ErrDNS, err.Error()
 		if errors.Is(err, context.DeadlineExceeded) {
-			res.ErrorType = ErrTimeout
+			res.ErrorType = probe.ErrTimeout
 		}
 	} else {
 		res.Message = fmt.Sprintf("%s: resolved %d addresses", c.display, len(addrs))
 	}
 	r.record(ctx, c.main, res)
 	if span.IsRecording() {
-		for _, p := range res.Phases {
-			_, ps := r.tracer.Start(ctx, p.Name, trace.WithTimestamp(p.Start))
-			ps.End(trace.WithTimestamp(p.End))
-		}
+		r.phaseSpans(ctx, res.Phases)
 	}
 
 	series := c.addressSeries(addrs)
@@ -515,7 +485,7 @@ func (r *Runner) runEachAddress(ctx context.Context, c *check) {
 				return
 			}
 			defer r.release()
-			if res := r.runSeries(ctx, s, Target{Check: c.cfg, Address: addrs[i]}, trace.SpanKindClient); !res.Success {
+			if res := r.runSeries(ctx, s, probe.Target{Check: c.cfg, Address: addrs[i]}); !res.Success {
 				failed.Add(1)
 			}
 		}()
@@ -530,16 +500,17 @@ func (r *Runner) runEachAddress(ctx context.Context, c *check) {
 	span.End()
 }
 
-// resolve returns the "ip:port" addresses of c's host, sorted, at most MaxAddresses.
-func (r *Runner) resolve(ctx context.Context, c *check) ([]string, error) {
-	if c.host == "" {
+// resolve returns the addresses of c's host, sorted, at most MaxAddresses.
+func (r *Runner) resolve(ctx context.Context, c *check) ([]netip.AddrPort, error) {
+	host := c.cfg.Server.Host
+	if host == "" {
 		return nil, fmt.Errorf("no host in target %q", c.display)
 	}
 	var ips []netip.Addr
-	if ip, err := netip.ParseAddr(c.host); err == nil {
+	if ip, err := netip.ParseAddr(host); err == nil {
 		ips = []netip.Addr{ip}
 	} else {
-		ips, err = r.resolver.LookupNetIP(ctx, "ip", c.host)
+		ips, err = r.resolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
 			return nil, err
 		}
@@ -550,23 +521,12 @@ func (r *Runner) resolve(ctx context.Context, c *check) ([]string, error) {
 	slices.SortFunc(ips, netip.Addr.Compare)
 	ips = slices.Compact(ips)
 	if len(ips) == 0 {
-		return nil, fmt.Errorf("lookup %s: no addresses", c.host)
+		return nil, fmt.Errorf("lookup %s: no addresses", host)
 	}
-	limit := c.cfg.MaxAddresses
-	if limit <= 0 {
-		limit = defaultMaxAddresses
-	}
-	if len(ips) > limit {
-		ips = ips[:limit]
-	}
-	out := make([]string, len(ips))
+	ips = ips[:min(len(ips), c.cfg.MaxAddresses)]
+	out := make([]netip.AddrPort, len(ips))
 	for i, ip := range ips {
-		out[i] = netip.AddrPortFrom(ip, uint16(c.port)).String()
+		out[i] = netip.AddrPortFrom(ip, uint16(c.cfg.Server.Port))
 	}
 	return out, nil
-}
-
-func hostOnly(addr string) string {
-	h, _ := splitHostPort(addr)
-	return h
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,9 +20,13 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/probe"
+	"github.com/heartbeat-sidecar/heartbeat/checks/syslog/syslogtest"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 // fakePayload answers like a heartbeat payload server: a body and a
@@ -29,18 +35,6 @@ func fakePayload(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Server-Timing", "app;dur=0.5")
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = w.Write([]byte("0123456789ABCDEF"))
-}
-
-// refusedAddr is a 127.0.0.1 address nothing listens on.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func schedHTTPCheck(name, target string) config.Check {
@@ -55,27 +49,25 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 	t.Cleanup(srv.Close)
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	okURL := "http://localhost:" + port + "/heartbeat/16"
-	badURL := "http://" + refusedAddr(t) + "/heartbeat/16"
+	bad := testkit.ClosedAddr(t)
+	badURL := "http://" + bad + "/heartbeat/16"
 
 	h := newHarness(t, nil, nil) // real probers
 	h.apply(schedHTTPCheck("ok", okURL), schedHTTPCheck("bad", badURL))
 	h.start()
-	eventually(t, 10*time.Second, "both checks to run", func() bool {
+	testkit.Eventually(t, 10*time.Second, "both checks to run", func() bool {
 		return h.status("ok").Runs >= 1 && h.status("bad").Runs >= 1
 	})
 	h.stop()
 	rm := h.metrics()
 
 	okAttrs := map[string]string{"check.name": "ok", "check.type": "http", "server.address": "localhost", "server.port": port}
-	if p := gaugePoints(rm, "probe.success", okAttrs); len(p) != 1 || p[0].Value != 1 {
-		t.Errorf("probe.success for ok = %+v, want one point of 1", p)
-	}
-	if p := gaugePoints(rm, "probe.http.status_code", okAttrs); len(p) != 1 || p[0].Value != 200 {
-		t.Errorf("probe.http.status_code = %+v, want 200", p)
-	}
-	if p := gaugePoints(rm, "heartbeat.check.up", okAttrs); len(p) != 1 || p[0].Value != 1 {
-		t.Errorf("heartbeat.check.up = %+v, want 1", p)
-	}
+	okSet := seriesAttrs("ok", "http", "localhost", port)
+	_, badPort, _ := net.SplitHostPort(bad)
+	badSet := seriesAttrs("bad", "http", "127.0.0.1", badPort)
+	assertGauge(t, rm, "probe.success", point(1, okSet...), point(0, badSet...))
+	assertGauge(t, rm, "probe.http.status_code", point(200, okSet...))
+	assertGauge(t, rm, "heartbeat.check.up", point(1, okSet...), point(0, badSet...))
 	if n := counterSum(rm, "probe.runs", mergeAttrs(okAttrs, map[string]string{"outcome": "success"})); n < 1 {
 		t.Errorf("probe.runs{outcome=success} = %d", n)
 	}
@@ -85,10 +77,10 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 		}
 	}
 	// Phases and the semconv HTTP metric are not per check (see sharedSets).
-	for _, phase := range []string{PhaseConnect, PhaseRequest, PhaseTTFB, PhaseTransfer} {
+	for _, phase := range []string{probe.PhaseConnect, probe.PhaseRequest, probe.PhaseProcessing, probe.PhaseTransfer} {
 		p := histPoints(rm, "probe.phase.duration", map[string]string{"check.type": "http", "phase": phase})
 		want := uint64(1)
-		if phase == PhaseConnect {
+		if phase == probe.PhaseConnect {
 			want = 2 // the refused check connects too
 		}
 		if len(p) != 1 || p[0].Count < want {
@@ -109,14 +101,10 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 		}
 	}
 
-	badAttrs := map[string]string{"check.name": "bad"}
-	if p := gaugePoints(rm, "probe.success", badAttrs); len(p) != 1 || p[0].Value != 0 {
-		t.Errorf("probe.success for bad = %+v, want 0", p)
-	}
-	if n := counterSum(rm, "probe.runs", map[string]string{"check.name": "bad", "outcome": "failure", "error.type": ErrConnectionRefused}); n < 1 {
+	if n := counterSum(rm, "probe.runs", map[string]string{"check.name": "bad", "outcome": "failure", "error.type": probe.ErrConnectionRefused}); n < 1 {
 		t.Errorf("probe.runs{outcome=failure,error.type=connection_refused} = %d", n)
 	}
-	if p := histPoints(rm, "http.client.request.duration", map[string]string{"error.type": ErrConnectionRefused}); len(p) != 1 {
+	if p := histPoints(rm, "http.client.request.duration", map[string]string{"error.type": probe.ErrConnectionRefused}); len(p) != 1 {
 		t.Errorf("http.client.request.duration for a refused request: %d series, want 1 with error.type", len(p))
 	}
 	if p := histPoints(rm, "heartbeat.scheduler.lateness", nil); len(p) != 1 || p[0].Count < 2 {
@@ -155,7 +143,7 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 	if run.SpanKind() != trace.SpanKindClient {
 		t.Errorf("run span kind %v, want client", run.SpanKind())
 	}
-	if children[PhaseConnect] != 1 || children[PhaseTTFB] != 1 || children[PhaseTransfer] != 1 {
+	if children[probe.PhaseConnect] != 1 || children[probe.PhaseProcessing] != 1 || children[probe.PhaseTransfer] != 1 {
 		t.Errorf("run span children %v, want one span per phase", children)
 	}
 	attrs := map[string]string{}
@@ -178,6 +166,16 @@ func TestHTTPCheckTelemetry(t *testing.T) {
 			break
 		}
 	}
+}
+
+// seriesAttrs are the attributes of a check's own metric series.
+func seriesAttrs(name, typ, host, port string) []attribute.KeyValue {
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		panic(err)
+	}
+	return []attribute.KeyValue{attribute.String("check.name", name), attribute.String("check.type", typ),
+		semconv.ServerAddressKey.String(host), semconv.ServerPortKey.Int(p)}
 }
 
 func mergeAttrs(a, b map[string]string) map[string]string {
@@ -210,7 +208,7 @@ func TestTracePropagation(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	h.apply(schedHTTPCheck("mesh", srv.URL+"/heartbeat/16"))
 	h.start()
-	eventually(t, 10*time.Second, "a server span", func() bool { return len(serverSpans.Ended()) >= 1 })
+	testkit.Eventually(t, 10*time.Second, "a server span", func() bool { return len(serverSpans.Ended()) >= 1 })
 	h.stop()
 
 	server := serverSpans.Ended()[0]
@@ -287,21 +285,8 @@ func (d *peerDNS) resolver() *net.Resolver {
 }
 
 func TestEachAddress(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	open := testkit.AcceptAndClose(t)
+	_, port, _ := net.SplitHostPort(open)
 	const name = "peers.heartbeat.test"
 	// 127.0.0.2 is loopback too, but nothing listens there: refused.
 	d := startPeerDNS(t, name, "127.0.0.2", "127.0.0.1", "127.0.0.1")
@@ -317,13 +302,13 @@ func TestEachAddress(t *testing.T) {
 		out := map[string]SeriesStatus{}
 		for _, cs := range h.r.Status() {
 			for _, a := range cs.Addresses {
-				out[a.Address] = a
+				out[a.Address.String()] = a
 			}
 		}
 		return out
 	}
 	up, down := "127.0.0.1:"+port, "127.0.0.2:"+port
-	eventually(t, 10*time.Second, "both addresses to be probed", func() bool {
+	testkit.Eventually(t, 10*time.Second, "both addresses to be probed", func() bool {
 		st := addrStatus()
 		return st[up].Runs >= 2 && st[down].Runs >= 2
 	})
@@ -331,7 +316,7 @@ func TestEachAddress(t *testing.T) {
 	if len(st) != 2 {
 		t.Errorf("status has addresses %v, want 2 (duplicates merged)", st)
 	}
-	if st[up].State != StateUp || st[down].State != StateDown || st[down].LastErrorType != ErrConnectionRefused {
+	if st[up].State != StateUp || st[down].State != StateDown || st[down].LastErrorType != probe.ErrConnectionRefused {
 		t.Errorf("address states: %s %v, %s %v (%s); want up and down (connection_refused)",
 			up, st[up].State, down, st[down].State, st[down].LastErrorType)
 	}
@@ -339,13 +324,11 @@ func TestEachAddress(t *testing.T) {
 		t.Errorf("resolution series state %v, want up", main.State)
 	}
 	rm := h.metrics()
-	base := map[string]string{"check.name": "peers", "server.address": name, "server.port": port}
-	for addr, want := range map[string]int64{"127.0.0.1": 1, "127.0.0.2": 0} {
-		p := gaugePoints(rm, "probe.success", mergeAttrs(base, map[string]string{"network.peer.address": addr}))
-		if len(p) != 1 || p[0].Value != want {
-			t.Errorf("probe.success{network.peer.address=%s} = %+v, want %d", addr, p, want)
-		}
+	base := seriesAttrs("peers", "tcp", name, port)
+	peer := func(addr string) []attribute.KeyValue {
+		return append(slices.Clip(base), semconv.NetworkPeerAddressKey.String(addr))
 	}
+	assertGauge(t, rm, "probe.success", point(1, base...), point(1, peer("127.0.0.1")...), point(0, peer("127.0.0.2")...))
 	var alerted bool
 	for _, r := range h.logs.records() {
 		if strings.Contains(r.Body().AsString(), "address="+down) {
@@ -358,14 +341,12 @@ func TestEachAddress(t *testing.T) {
 
 	// The peer leaves DNS: its series goes away, in status and in metrics.
 	d.set("127.0.0.1")
-	eventually(t, 10*time.Second, "the departed address to be forgotten", func() bool { return len(addrStatus()) == 1 })
-	if p := gaugePoints(h.metrics(), "probe.success", map[string]string{"network.peer.address": "127.0.0.2"}); len(p) != 0 {
-		t.Errorf("the departed address still reports probe.success: %+v", p)
-	}
+	testkit.Eventually(t, 10*time.Second, "the departed address to be forgotten", func() bool { return len(addrStatus()) == 1 })
+	assertGauge(t, h.metrics(), "probe.success", point(1, base...), point(1, peer("127.0.0.1")...))
 
 	// More peers than max_addresses: only the first three are probed.
 	d.set("127.0.0.1", "127.0.0.5", "127.0.0.4", "127.0.0.3", "127.0.0.2")
-	eventually(t, 10*time.Second, "three addresses", func() bool { return len(addrStatus()) == 3 })
+	testkit.Eventually(t, 10*time.Second, "three addresses", func() bool { return len(addrStatus()) == 3 })
 	for _, a := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
 		if _, ok := addrStatus()[a+":"+port]; !ok {
 			t.Errorf("address %s not probed; want the lowest three", a)
@@ -376,8 +357,8 @@ func TestEachAddress(t *testing.T) {
 	d.mu.Lock()
 	d.name = "other.heartbeat.test."
 	d.mu.Unlock()
-	eventually(t, 10*time.Second, "the resolution to fail", func() bool { return h.status("peers").State == StateDown })
-	if st := h.status("peers"); st.LastErrorType != ErrDNS {
+	testkit.Eventually(t, 10*time.Second, "the resolution to fail", func() bool { return h.status("peers").State == StateDown })
+	if st := h.status("peers"); st.LastErrorType != probe.ErrDNS {
 		t.Errorf("resolution failure error.type %q, want dns", st.LastErrorType)
 	}
 }
@@ -406,19 +387,19 @@ func attrSets(m metricdata.Metrics) []attribute.Set {
 // real syslog listener) and requires goroutines and descriptors to return
 // to their baseline once Run has returned.
 func TestRunnerNoLeaks(t *testing.T) {
-	checkLeaks(t) // registered first, so it checks after every other cleanup
+	testkit.CheckLeaks(t) // registered first, so it checks after every other cleanup
 	srv := httptest.NewServer(http.HandlerFunc(fakePayload))
 	t.Cleanup(srv.Close)
-	sl := listenSyslog(t, "udp", "")
-	h := newHarness(t, func(s *Settings) { s.Syslog.Addr = sl.addr }, nil)
+	sl := syslogtest.Listen(t, "udp", "")
+	h := newHarness(t, func(s *Settings) { s.Syslog.Addr = sl.Addr }, nil)
 	var cs []config.Check
 	for i := range 10 {
 		cs = append(cs, schedHTTPCheck(fmt.Sprintf("c%d", i), srv.URL+"/heartbeat/16"))
 	}
-	cs = append(cs, schedHTTPCheck("refused", "http://"+refusedAddr(t)+"/"))
+	cs = append(cs, schedHTTPCheck("refused", "http://"+testkit.ClosedAddr(t)+"/"))
 	h.apply(cs...)
 	h.start()
-	eventually(t, 10*time.Second, "every check to run 3 times", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every check to run 3 times", func() bool {
 		for _, c := range cs {
 			if h.status(c.Name).Runs < 3 {
 				return false
@@ -428,7 +409,7 @@ func TestRunnerNoLeaks(t *testing.T) {
 	})
 	h.stop()
 	srv.CloseClientConnections()
-	if lines := sl.drain(t); len(lines) != 1 {
+	if lines := sl.Drain(t); len(lines) != 1 {
 		t.Errorf("got %d alerts, want 1 for the refused check: %q", len(lines), lines)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/probe"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 func TestFirstDueSpreadsOverInterval(t *testing.T) {
@@ -100,7 +102,7 @@ func TestStartsSpreadAcrossFirstInterval(t *testing.T) {
 		mu     sync.Mutex
 		starts = map[string]time.Time{}
 	)
-	h := newHarness(t, nil, func(context.Context, Target) Result { return fakeOK })
+	h := newHarness(t, nil, func(context.Context, probe.Target) probe.Result { return fakeOK })
 	h.r.onStart = func(c *check, _, started time.Time) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -115,7 +117,7 @@ func TestStartsSpreadAcrossFirstInterval(t *testing.T) {
 	applied := time.Now()
 	h.apply(cs...)
 	h.start()
-	eventually(t, 10*time.Second, "every check to start", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every check to start", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(starts) == n
@@ -138,7 +140,7 @@ func TestStartsSpreadAcrossFirstInterval(t *testing.T) {
 func TestNoOverlapCountsSkipped(t *testing.T) {
 	release := make(chan struct{})
 	var inFlight, maxInFlight, calls atomic.Int64
-	h := newHarness(t, nil, func(ctx context.Context, _ Target) Result {
+	h := newHarness(t, nil, func(ctx context.Context, _ probe.Target) probe.Result {
 		calls.Add(1)
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
@@ -158,9 +160,9 @@ func TestNoOverlapCountsSkipped(t *testing.T) {
 	c.Timeout = time.Minute // longer than the interval on purpose
 	h.apply(c)
 	h.start()
-	eventually(t, 10*time.Second, "runs to be skipped", func() bool { return h.status("slow").Skipped >= 5 })
+	testkit.Eventually(t, 10*time.Second, "runs to be skipped", func() bool { return h.status("slow").Skipped >= 5 })
 	close(release)
-	eventually(t, 10*time.Second, "a second run", func() bool { return calls.Load() >= 2 })
+	testkit.Eventually(t, 10*time.Second, "a second run", func() bool { return calls.Load() >= 2 })
 	h.stop()
 
 	if m := maxInFlight.Load(); m != 1 {
@@ -176,7 +178,7 @@ func TestNoOverlapCountsSkipped(t *testing.T) {
 func TestConcurrencyLimit(t *testing.T) {
 	const limit = 3
 	var inFlight, maxInFlight, runs atomic.Int64
-	h := newHarness(t, func(s *Settings) { s.MaxConcurrent = limit }, func(ctx context.Context, _ Target) Result {
+	h := newHarness(t, func(s *Settings) { s.MaxConcurrent = limit }, func(ctx context.Context, _ probe.Target) probe.Result {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for {
@@ -201,7 +203,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	}
 	h.apply(cs...)
 	h.start()
-	eventually(t, 20*time.Second, "200 runs", func() bool { return runs.Load() >= 200 })
+	testkit.Eventually(t, 20*time.Second, "200 runs", func() bool { return runs.Load() >= 200 })
 	h.stop()
 	if m := maxInFlight.Load(); m != limit {
 		t.Errorf("at most %d probes ran at once, want exactly the limit %d", m, limit)
@@ -216,7 +218,7 @@ func TestApplySwapsChecks(t *testing.T) {
 		defer mu.Unlock()
 		return calls[name]
 	}
-	h := newHarness(t, nil, func(_ context.Context, tg Target) Result {
+	h := newHarness(t, nil, func(_ context.Context, tg probe.Target) probe.Result {
 		mu.Lock()
 		calls[tg.Check.Name]++
 		mu.Unlock()
@@ -226,7 +228,7 @@ func TestApplySwapsChecks(t *testing.T) {
 	keep, change, drop := schedCheck("keep", iv), schedCheck("change", iv), schedCheck("drop", iv)
 	h.apply(keep, change, drop)
 	h.start()
-	eventually(t, 10*time.Second, "every check to run 3 times", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every check to run 3 times", func() bool {
 		return count("keep") >= 3 && count("change") >= 3 && count("drop") >= 3
 	})
 	keepBefore := h.r.checks["keep"]
@@ -252,10 +254,10 @@ func TestApplySwapsChecks(t *testing.T) {
 	if _, ok := h.r.checks["drop"]; ok {
 		t.Error("a removed check is still there")
 	}
-	eventually(t, 10*time.Second, "the new check to run", func() bool { return count("add") >= 2 })
+	testkit.Eventually(t, 10*time.Second, "the new check to run", func() bool { return count("add") >= 2 })
 	dropped := count("drop")
 	addNow := count("add")
-	eventually(t, 10*time.Second, "more runs", func() bool { return count("add") >= addNow+3 })
+	testkit.Eventually(t, 10*time.Second, "more runs", func() bool { return count("add") >= addNow+3 })
 	if n := count("drop"); n != dropped {
 		t.Errorf("the removed check ran %d more times", n-dropped)
 	}
@@ -330,10 +332,10 @@ func TestReportReloadError(t *testing.T) {
 func TestShutdownIsNotAFailure(t *testing.T) {
 	started := make(chan struct{})
 	var once sync.Once
-	h := newHarness(t, nil, func(ctx context.Context, _ Target) Result {
+	h := newHarness(t, nil, func(ctx context.Context, _ probe.Target) probe.Result {
 		once.Do(func() { close(started) })
 		<-ctx.Done()
-		return Result{ErrorType: ErrTimeout, Reason: "timed out after 0s"}
+		return probe.Result{ErrorType: probe.ErrTimeout, Reason: "timed out after 0s"}
 	})
 	c := schedCheck("slow", 5*time.Millisecond)
 	c.Timeout = time.Minute

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-func TestSeriesStateThresholds(t *testing.T) {
+func TestSeriesStatusThresholds(t *testing.T) {
 	const F, S = false, true
 	cases := []struct {
 		name         string
@@ -25,7 +25,7 @@ func TestSeriesStateThresholds(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var st seriesState
+			var st SeriesStatus
 			now := time.Now()
 			for i, ok := range tc.runs {
 				if got := st.apply(ok, tc.failTh, tc.okTh, now); got != tc.want[i] {

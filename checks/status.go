@@ -16,30 +16,8 @@ type CheckStatus struct {
 	Target   string `json:"target"` // secrets redacted
 	Interval string `json:"interval"`
 	SeriesStatus
-	// Addresses holds one entry per resolved address of an each_address
-	// check; the check's own fields then describe the name resolution.
+	// Addresses has one entry per address of an each_address check, whose own fields describe the resolution.
 	Addresses []SeriesStatus `json:"addresses,omitempty"`
-}
-
-// SeriesStatus is the state and last result of a check or of one of its addresses.
-type SeriesStatus struct {
-	Address              string     `json:"address,omitempty"`
-	State                State      `json:"state"`
-	Since                *time.Time `json:"since,omitempty"`
-	ConsecutiveFailures  int        `json:"consecutive_failures"`
-	ConsecutiveSuccesses int        `json:"consecutive_successes"`
-	Runs                 uint64     `json:"runs"`
-	Failures             uint64     `json:"failures"`
-	Skipped              uint64     `json:"skipped,omitempty"`
-	LastRun              *time.Time `json:"last_run,omitempty"`
-	LastDurationSeconds  float64    `json:"last_duration_seconds"`
-	LastSuccess          bool       `json:"last_success"`
-	LastResult           string     `json:"last_result,omitempty"`
-	LastError            string     `json:"last_error,omitempty"`
-	LastErrorType        string     `json:"last_error_type,omitempty"`
-	LastErrorAt          *time.Time `json:"last_error_at,omitempty"`
-	StatusCode           int        `json:"status_code,omitempty"`
-	CertExpiry           *time.Time `json:"cert_expiry,omitempty"`
 }
 
 // Status returns every check's state, in file order.
@@ -50,9 +28,9 @@ func (r *Runner) Status() []CheckStatus {
 		cs := CheckStatus{Name: c.cfg.Name, Type: c.cfg.Type, Target: c.display, Interval: c.cfg.Interval.String()}
 		for i, s := range c.allSeries() {
 			if i == 0 {
-				cs.SeriesStatus = s.status()
+				cs.SeriesStatus = s.status().inUTC()
 			} else {
-				cs.Addresses = append(cs.Addresses, s.status())
+				cs.Addresses = append(cs.Addresses, s.status().inUTC())
 			}
 		}
 		out = append(out, cs)
@@ -60,40 +38,7 @@ func (r *Runner) Status() []CheckStatus {
 	return out
 }
 
-func (s *series) status() SeriesStatus {
-	s.mu.Lock()
-	st := s.st
-	s.mu.Unlock()
-	ts := func(t time.Time) *time.Time {
-		if t.IsZero() {
-			return nil
-		}
-		t = t.UTC()
-		return &t
-	}
-	return SeriesStatus{
-		Address:              s.address,
-		State:                st.State,
-		Since:                ts(st.Since),
-		ConsecutiveFailures:  st.ConsecFail,
-		ConsecutiveSuccesses: st.ConsecOK,
-		Runs:                 st.Runs,
-		Failures:             st.Failures,
-		Skipped:              st.Skipped,
-		LastRun:              ts(st.LastRun),
-		LastDurationSeconds:  st.LastDur.Seconds(),
-		LastSuccess:          st.LastOK,
-		LastResult:           st.LastMessage,
-		LastError:            st.LastErr,
-		LastErrorType:        st.LastErrType,
-		LastErrorAt:          ts(st.LastErrAt),
-		StatusCode:           st.StatusCode,
-		CertExpiry:           ts(st.CertExpiry),
-	}
-}
-
-// StatusHandler serves every check's state as JSON, or as a small page when
-// the client accepts text/html (a browser).
+// StatusHandler serves every check's state as JSON, or as a page to clients that accept text/html.
 func (r *Runner) StatusHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
@@ -145,11 +90,9 @@ type statusView struct {
 }
 
 var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
-	"ms": func(s float64) string {
-		return (time.Duration(s * float64(time.Second))).Round(10 * time.Microsecond).String()
-	},
-	"ts": func(t *time.Time) string {
-		if t == nil {
+	"ms": func(s Seconds) string { return time.Duration(s).Round(10 * time.Microsecond).String() },
+	"ts": func(t time.Time) string {
+		if t.IsZero() {
 			return "never"
 		}
 		return t.Format(time.RFC3339)
@@ -172,11 +115,11 @@ code{font-size:90%}
 <tr><th>check</th><th>type</th><th>target</th><th>state</th><th>last run</th><th>duration</th><th>result</th></tr>
 {{range .Checks}}{{$c := .}}
 <tr><td>{{.Name}}</td><td>{{.Type}}</td><td><code>{{.Target}}</code></td>
-<td class="{{.State}}">{{.State}}</td><td>{{ts .LastRun}}</td><td>{{ms .LastDurationSeconds}}</td>
+<td class="{{.State}}">{{.State}}</td><td>{{ts .LastRun}}</td><td>{{ms .LastDuration}}</td>
 <td>{{if .LastSuccess}}{{.LastResult}}{{else if .LastError}}{{.LastErrorType}}: {{.LastError}}{{end}}</td></tr>
 {{range .Addresses}}
 <tr><td class="addr" colspan="3">{{$c.Name}} → <code>{{.Address}}</code></td>
-<td class="{{.State}}">{{.State}}</td><td>{{ts .LastRun}}</td><td>{{ms .LastDurationSeconds}}</td>
+<td class="{{.State}}">{{.State}}</td><td>{{ts .LastRun}}</td><td>{{ms .LastDuration}}</td>
 <td>{{if .LastSuccess}}{{.LastResult}}{{else if .LastError}}{{.LastErrorType}}: {{.LastError}}{{end}}</td></tr>
 {{end}}{{end}}
 </table></body></html>

@@ -11,21 +11,23 @@ import (
 	"time"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/probe"
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 func TestStatusHandler(t *testing.T) {
-	h := newHarness(t, nil, func(_ context.Context, tg Target) Result {
+	h := newHarness(t, nil, func(_ context.Context, tg probe.Target) probe.Result {
 		if tg.Check.Name == "broken" {
-			return Result{ErrorType: ErrStatusCode, Reason: "status code 503, want 2xx", StatusCode: 503}
+			return probe.Result{ErrorType: probe.ErrStatusCode, Reason: "status code 503, want 2xx", StatusCode: 503}
 		}
-		return Result{Success: true, Message: tg.Check.DisplayTarget() + ": 200 OK", StatusCode: 200}
+		return probe.Result{Success: true, Message: tg.Check.DisplayTarget() + ": 200 OK", StatusCode: 200}
 	})
 	ok := schedCheck("api", 10*time.Millisecond)
 	ok.Type, ok.Target = config.TypeHTTP, "http://probe:hunter2@127.0.0.1:9/heartbeat/1"
 	broken := schedCheck("broken", 10*time.Millisecond)
 	h.apply(ok, broken)
 	h.start()
-	eventually(t, 10*time.Second, "both checks to run", func() bool {
+	testkit.Eventually(t, 10*time.Second, "both checks to run", func() bool {
 		return h.status("api").Runs >= 1 && h.status("broken").Runs >= 1
 	})
 	srv := httptest.NewServer(h.r.StatusHandler())
@@ -80,7 +82,7 @@ func TestStatusHandler(t *testing.T) {
 		t.Errorf("api check: %+v", api)
 	}
 	if br.Name != "broken" || br.State != "down" || br.LastError != "status code 503, want 2xx" ||
-		br.LastErrorType != ErrStatusCode || br.ConsecutiveFailures < 1 || br.LastResult != "" {
+		br.LastErrorType != probe.ErrStatusCode || br.ConsecutiveFailures < 1 || br.LastResult != "" {
 		t.Errorf("broken check: %+v", br)
 	}
 
@@ -120,5 +122,44 @@ func TestWantsHTML(t *testing.T) {
 		if got := wantsHTML(tc.accept); got != tc.want {
 			t.Errorf("wantsHTML(%q) = %v, want %v", tc.accept, got, tc.want)
 		}
+	}
+}
+
+// TestStatusJSONRoundTrip decodes /status into CheckStatus, as clients such
+// as the end-to-end tests do, and requires nothing to be lost on the way.
+func TestStatusJSONRoundTrip(t *testing.T) {
+	h := newHarness(t, nil, func(_ context.Context, tg probe.Target) probe.Result {
+		if tg.Address.IsValid() && tg.Address.Addr().Is4() {
+			return probe.Result{Success: true, Message: "ok", StatusCode: 200, CertExpiry: time.Now().Add(time.Hour)}
+		}
+		return probe.Result{ErrorType: probe.ErrTimeout, Reason: "timed out after 1ms"}
+	})
+	h.r.resolver = startPeerDNS(t, "peers.heartbeat.test", "127.0.0.1").resolver()
+	c := schedCheck("peers", 10*time.Millisecond)
+	c.Type, c.Target, c.EachAddress = config.TypeHTTP, "http://peers.heartbeat.test:8080/", true
+	h.apply(c, schedCheck("plain", 10*time.Millisecond))
+	h.start()
+	testkit.Eventually(t, 10*time.Second, "both checks to run", func() bool {
+		st := h.r.Status()
+		return len(st[0].Addresses) == 1 && st[0].Addresses[0].Runs >= 1 && st[1].Runs >= 1
+	})
+	h.stop()
+	want, err := json.Marshal(h.r.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []CheckStatus
+	if err := json.Unmarshal(want, &got); err != nil {
+		t.Fatalf("decoding /status: %v\n%s", err, want)
+	}
+	again, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != string(want) {
+		t.Errorf("round trip changed /status:\n got %s\nwant %s", again, want)
+	}
+	if a := got[0].Addresses[0]; a.Address.String() != "127.0.0.1:8080" || a.State != StateUp || a.LastDuration <= 0 {
+		t.Errorf("decoded address entry %+v", a)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heartbeat-sidecar/heartbeat/checks"
 )
 
 // Poll calls f every interval until it returns nil or timeout passes, and
@@ -229,15 +231,8 @@ func SinkRecords(path string) ([]SinkRecord, error) {
 	}
 }
 
-// CheckStatus is the part of a sidecar's /status entry the test reads.
-type CheckStatus struct {
-	Name      string     `json:"name"`
-	State     string     `json:"state"`
-	Runs      uint64     `json:"runs"`
-	Failures  uint64     `json:"failures"`
-	LastRun   *time.Time `json:"last_run"`
-	LastError string     `json:"last_error"`
-}
+// CheckStatus is one entry of a sidecar's /status, the type the sidecar serves.
+type CheckStatus = checks.CheckStatus
 
 // SidecarStatus fetches a sidecar's /status as JSON.
 func SidecarStatus(ctx context.Context, base string) (map[string]CheckStatus, error) {

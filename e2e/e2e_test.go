@@ -706,7 +706,7 @@ loop:
 	if err != nil {
 		return "", err
 	}
-	// The sidecars report what their exporters dropped (issue 7 reads this).
+	// The sidecars report what their exporters dropped; the soak reads the same series.
 	if got, err := PromQuery(ctx, e.prom, `sum by (__name__, k8s_pod_name, signal) ({__name__=~"heartbeat_telemetry_export_(dropped|failures).*",job="otelcol"})`); err == nil && len(got) > 0 {
 		var parts []string
 		for _, s := range got {

@@ -47,8 +47,7 @@ type Config struct {
 	MinSize   int64 // smallest n served
 	MaxSize   int64 // largest n served
 	MaxUpload int64 // largest request body accepted by POST/PUT
-	// WriteTimeout cuts off a client that stops reading: each chunk of a
-	// large body must be accepted within it.
+	// WriteTimeout is how long a client may take to accept each chunk of a large body.
 	WriteTimeout time.Duration
 	Version      string // answered by /version
 	Host         string // sent in X-Heartbeat-Host
@@ -83,7 +82,7 @@ type Server struct {
 	buf    []byte
 	ready  atomic.Bool
 	extra  map[string]http.Handler
-	log    *accessLog
+	access *accessLog
 	instr  *instruments
 	mesh   *meshCounter
 	cl     lengthCache
@@ -124,29 +123,32 @@ func New(cfg Config) (*Server, error) {
 		nosniff:  []string{"nosniff"},
 	}
 	if cfg.AccessLog != nil {
-		s.log = newAccessLog(cfg.AccessLog)
+		s.access = newAccessLog(cfg.AccessLog)
 	}
 	return s, nil
 }
 
-// Handle mounts h at the exact path, with the same headers, logging and
-// telemetry as the built-in routes. Call it before serving.
-func (s *Server) Handle(path string, h http.Handler) { s.extra[path] = h }
+// Handle mounts h at the exact path, with the built-in routes' headers, logging and telemetry.
+func (s *Server) Handle(path string, h http.Handler) {
+	// Not locked: ServeHTTP reads the map unguarded, so mounts happen before serving.
+	s.extra[path] = h
+}
 
 // SetReady flips /readyz: true once the listeners are up, false while draining.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 
 // Close flushes the access log.
 func (s *Server) Close() error {
-	if s.log != nil {
-		return s.log.Close()
+	if s.access != nil {
+		return s.access.Close()
 	}
 	return nil
 }
 
-// ServeHTTP routes by hand: a fixed prefix check is cheaper than a pattern mux
-// on the path every probe takes.
+// ServeHTTP answers the payload, health, version and mounted routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Routed by hand: a fixed prefix check is cheaper than a pattern mux on
+	// the path every probe takes.
 	start := time.Now()
 	h := w.Header()
 	h["X-Heartbeat-Host"] = s.hostHdr
@@ -175,8 +177,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.instr.record(ctx, span, r, route, path, rec, start)
 	s.mesh.count(ctx, r)
-	if s.log != nil {
-		s.log.write(start, r, rec)
+	if s.access != nil {
+		s.access.write(start, r, rec)
 	}
 }
 

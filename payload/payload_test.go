@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
 // expected builds the body /heartbeat/{n} must return, independently of the server's buffer.
@@ -79,7 +81,7 @@ func TestHeartbeatBodies(t *testing.T) {
 	}
 }
 
-func TestSeedExamples(t *testing.T) {
+func TestGoHeartbeatExamples(t *testing.T) {
 	_, ts := newTestServer(t, Config{})
 	for path, want := range map[string]string{"/heartbeat/17": "0123456789ABCDEF0", "/version": "1.2.3\n"} {
 		resp, err := http.Get(ts.URL + path)
@@ -359,26 +361,8 @@ func TestMountedHandler(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe buffer for the access log.
-type syncBuffer struct {
-	mu chan struct{}
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.b.String()
-}
-
 func TestAccessLog(t *testing.T) {
-	out := &syncBuffer{mu: make(chan struct{}, 1)}
+	out := &testkit.Buffer{}
 	s, ts := newTestServer(t, Config{AccessLog: out})
 	for _, p := range []string{"/heartbeat/17", "/heartbeat/0"} {
 		resp, err := http.Get(ts.URL + p)

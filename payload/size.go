@@ -14,9 +14,10 @@ var (
 // maxDigits bounds the parse below int64 overflow (19 digits reach 9.2e18).
 const maxDigits = 18
 
-// ParseSize parses a response size: only ASCII digits, no sign, no spaces, no
-// exponent, and within [min, max]. It does not allocate on success.
+// ParseSize parses a size of ASCII digits only (no sign, space or exponent) within [min, max].
 func ParseSize(s string, min, max int64) (int64, error) {
+	// Checked by hand, not by strconv.ParseInt, which accepts a leading sign;
+	// nothing here allocates on success, as the hot path needs.
 	if s == "" {
 		return 0, fmt.Errorf("%w: empty", ErrNotInteger)
 	}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scheduler benchmark (issue 4, "Scale"): N HTTP checks at a fixed interval
+# Scheduler benchmark: N HTTP checks at a fixed interval
 # against local payload servers, and Debian's prometheus-blackbox-exporter
 # doing the same number of HTTP probes a second through /probe.
 #
@@ -17,7 +17,7 @@
 # Our runner gets an in-process OTel SDK meter provider (a manual reader
 # collected every 10 s, no export) with the cardinality limit lifted and
 # exemplars off for the probe histograms, and an SDK tracer sampling 1 % with
-# no exporter; see scripts/schedbench for why (memory).
+# no exporter; see bench/schedbench for why (memory).
 #
 # Knobs (environment):
 #   SCHED_SIZES="1000 10000"  check counts     SCHED_INTERVAL=10s
@@ -67,7 +67,7 @@ trap 'exit 143' TERM
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
 log "bench-scheduler: building the driver"
-go build -o "$T/schedbench" ./scripts/schedbench
+go build -o "$T/schedbench" ./bench/schedbench
 SB="$T/schedbench"
 
 taskset -c "$LCPU" "$SB" serve -n "$SERVERS" -urls "$T/urls" &
@@ -143,7 +143,7 @@ for n in $SIZES; do
   [ -n "$b" ] || continue
   awk -v n="$n" -v o="$o" -v b="$b" 'BEGIN { printf "%s checks: heartbeat uses %.2f× the CPU per probe of blackbox_exporter (%s vs %s CPU s per 1,000)\n", n, o / b, o, b }'
 done
-# Verdict against the issue's targets, at the largest size measured.
+# Verdict against the targets above, at the largest size measured.
 last="${SIZES##* }"
 o="${OURS[$last]}"
 awk -v p99="$(field lateness_p99_ms "$o")" -v rss="$(field peak_rss_mb "$o")" -v n="$last" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: payload-server throughput, latency, memory and size against
-# nginx (issue 2, "Speed and size") and the telemetry overhead against the same
-# binary with OTEL_SDK_DISABLED=true (issue 3, "Overhead budget").
+# nginx, and the telemetry overhead against the same binary with
+# OTEL_SDK_DISABLED=true.
 #
 # Method (see ../shared/notes/measured-anchors.md): every server pinned to one
 # core, wrk -t1 -c32 pinned to the other, BENCH_RUNS runs per point with the
@@ -10,7 +10,7 @@
 #
 # Knobs (environment):
 #   BENCH_SECONDS=10   wrk duration per run       BENCH_RUNS=3   runs per point
-#   BENCH_CONNECTIONS=32                           BENCH_TELEMETRY=1 (0 skips issue 3 section)
+#   BENCH_CONNECTIONS=32                           BENCH_TELEMETRY=1 (0 skips the overhead section)
 #   BENCH_SERVER_CPU=0 BENCH_CLIENT_CPU=1          BENCH_METRIC_INTERVAL_MS=5000
 #   BENCH_BIN=bin/heartbeat                        BENCH_GOTEST_BENCHTIME=1s
 #   BENCH_KEEP=1 keeps the temp dir (configs, raw wrk output, logs)
@@ -83,7 +83,7 @@ if [ -z "${MAKELEVEL:-}" ] && [ -z "${BENCH_BIN:-}" ]; then
   fi
 fi
 [ -x "$BIN" ] || die "$BIN not found; run make build"
-go build -o "$T/otlpsink" ./scripts/bench/otlpsink
+go build -o "$T/otlpsink" ./bench/otlpsink
 
 # ---------------------------------------------------------------- helpers
 USED_PORTS=" "
@@ -288,11 +288,11 @@ rm -f "$T"/ours-*
 
 BIN_BYTES="$(stat -c %s "$BIN")"
 if go version -m "$BIN" 2>/dev/null | grep -q 'go.opentelemetry.io/otel/sdk'; then
-  BIN_TARGET_MB=20 BIN_NOTE="with the OTel SDK (issue 3 target < 20 MB)"
-  IDLE_TARGET_MB=14 IDLE_NOTE="issue 3 target with telemetry linked, no endpoint set"
+  BIN_TARGET_MB=20 BIN_NOTE="with the OTel SDK (target < 20 MB)"
+  IDLE_TARGET_MB=14 IDLE_NOTE="target with telemetry linked, no endpoint set"
 else
-  BIN_TARGET_MB=8 BIN_NOTE="without the OTel SDK (issue 2 target < 8 MB)"
-  IDLE_TARGET_MB=8 IDLE_NOTE="issue 2 target, no telemetry linked"
+  BIN_TARGET_MB=8 BIN_NOTE="without the OTel SDK (target < 8 MB)"
+  IDLE_TARGET_MB=8 IDLE_NOTE="target, no telemetry linked"
 fi
 
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Installs heartbeat on a plain systemd host, as the GoHeartbeat seed's
-# setup.sh did: the binary, the hardened unit, and example configuration
+# Installs heartbeat on a plain systemd host, as GoHeartbeat's setup.sh did: the binary, the hardened unit, and example configuration
 # that never overwrites an existing file.
 #
 #   sudo make install                       # PREFIX=/usr/local

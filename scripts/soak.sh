@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The soak test (issue 7, "Load and soak"): bin/heartbeat as a real process
+# The soak test: bin/heartbeat as a real process
 # with 1,000 checks and telemetry exporting to a live collector, under a mixed
 # keep-alive load on 127.0.0.1 (1 KiB, 64 KiB, 1 MiB GETs and 1 MiB POSTs).
 # Pass: zero non-2xx and socket errors, retained RSS at the end within 10 % of
@@ -71,7 +71,7 @@ fi
 
 T="$(mktemp -d "${TMPDIR:-/tmp}/heartbeat-soak.XXXXXX")"
 trap 'rm -rf "$T"' EXIT
-go build -o "$T/otlpsink" ./scripts/bench/otlpsink
+go build -o "$T/otlpsink" ./bench/otlpsink
 
 # go test's own timeout is the backstop; the soak stops by itself long before.
 if [ -n "$DURATION" ]; then

@@ -12,13 +12,10 @@ import (
 
 // ChecksSpec describes the generated checks file.
 type ChecksSpec struct {
-	N    int    // number of checks
-	Self string // host:port of the sidecar under test
-	// HTTPTargets are base URLs (http://127.0.0.1:PORT) of local HTTP
-	// listeners answering 200 on every path; TCPTargets are host:port of
-	// local listeners that accept connections.
-	HTTPTargets []string
-	TCPTargets  []string
+	N           int      // number of checks
+	Self        string   // host:port of the sidecar under test
+	HTTPTargets []string // base URLs (http://127.0.0.1:PORT) of listeners answering 200 on every path
+	TCPTargets  []string // host:port of local listeners that accept connections
 	// Intervals are spread evenly from MinInterval to MaxInterval in whole seconds.
 	MinInterval, MaxInterval time.Duration
 	Timeout                  time.Duration
@@ -76,11 +73,11 @@ type checkHTTP struct {
 	BodyMatches      []string `yaml:"body_matches,omitempty"`
 }
 
-// ChecksYAML renders the checks: half are http checks of the sidecar itself
-// (1 KiB payloads and /healthz), four tenths http checks of the local HTTP
-// listeners, one tenth tcp checks of the local TCP listeners. Every check
-// passes while its target is up.
+// ChecksYAML renders the checks file; every check passes while its target is up.
 func ChecksYAML(s ChecksSpec) ([]byte, error) {
+	// Half are http checks of the sidecar itself (1 KiB payloads and
+	// /healthz), four tenths http checks of the local HTTP listeners, one
+	// tenth tcp checks of the local TCP listeners.
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}

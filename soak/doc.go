@@ -1,7 +1,7 @@
-// Package soak is the bounded soak test of the heartbeat binary (issue 7,
-// "Load and soak"): it starts bin/heartbeat as a real process with 1,000
-// checks and telemetry exporting to a live collector, drives a mixed load at
-// it over keep-alive connections on 127.0.0.1, and measures the server from
+// Package soak is the bounded soak test of the heartbeat binary: it starts
+// bin/heartbeat as a real process with 1,000 checks and telemetry exporting to
+// a live collector, drives a mixed load at it over keep-alive connections on
+// 127.0.0.1, and measures the server from
 // /proc/PID and its pprof admin endpoint: errors, retained memory after
 // warm-up and at the end (VmRSS less the free heap still resident, after
 // forced GCs, so that the GC's schedule does not decide the figure),

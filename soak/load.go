@@ -39,8 +39,7 @@ var Kinds = map[string]Kind{
 	"1m-post": {Name: "1m-post", Method: http.MethodPost, Size: 1 << 10, Upload: 1 << 20},
 }
 
-// DefaultMix is mostly small probes, with enough large bodies in both
-// directions to keep the buffers and the kernel's socket memory busy.
+// DefaultMix is mostly small probes, with large bodies both ways to keep socket memory busy.
 const DefaultMix = "1k-get:90,64k-get:8,1m-get:1,1m-post:1"
 
 // Mix is a weighted set of request kinds.
@@ -100,8 +99,7 @@ func gcd(a, b uint64) uint64 {
 	return a
 }
 
-// Pick maps request number i to a kind: every block of total requests holds
-// each kind exactly weight times, interleaved rather than in runs.
+// Pick maps request number i to a kind, each exactly weight times per block, interleaved.
 func (m Mix) Pick(i uint64) Kind {
 	slot := (i * m.stride) % m.total
 	j, _ := slices.BinarySearch(m.cum, slot+1)
@@ -124,11 +122,9 @@ type LoadConfig struct {
 	Requests int64  // stop after this many; 0: no bound
 	Duration time.Duration
 	Mix      Mix
-	// First numbers the run's requests, so that a run split in two phases
-	// continues the mix's sequence.
+	// First numbers the run's first request, so a second phase continues the mix's sequence.
 	First uint64
-	// VerifyEvery checks the full body content of every VerifyEvery-th
-	// response (the length of every response is always checked).
+	// VerifyEvery checks every VerifyEvery-th body in full; every length is checked.
 	VerifyEvery uint64
 }
 
@@ -147,8 +143,7 @@ func (c LoadConfig) Validate() error {
 	return nil
 }
 
-// Load is a running (or finished) load generator; its counters may be read
-// while it runs.
+// Load is a running or finished load generator whose counters may be read while it runs.
 type Load struct {
 	cfg      LoadConfig
 	next     atomic.Uint64

@@ -14,12 +14,10 @@ import (
 	"time"
 )
 
-// ErrNoMemStats is returned when a text heap profile has no runtime.MemStats
-// trailer.
+// ErrNoMemStats is returned when a text heap profile has no runtime.MemStats trailer.
 var ErrNoMemStats = errors.New("no runtime.MemStats in the heap profile")
 
-// MemStats is the part of the server's runtime.MemStats the soak reports,
-// read from the trailer of http://ADMIN/debug/pprof/heap?debug=1.
+// MemStats is the part of the server's runtime.MemStats the soak reports, from its heap profile.
 type MemStats struct {
 	HeapAlloc    uint64 // bytes of live (after a forced GC) heap objects
 	HeapInuse    uint64 // bytes in in-use heap spans
@@ -31,13 +29,10 @@ type MemStats struct {
 	NumForcedGC  uint64
 }
 
-// HeapRetainedFree is the idle heap the runtime still holds resident: RSS
-// the scavenger may yet return to the OS.
+// HeapRetainedFree is the idle heap still resident: RSS the scavenger may yet return to the OS.
 func (m MemStats) HeapRetainedFree() uint64 { return m.HeapIdle - m.HeapReleased }
 
-// ReadMemStats reads the server's MemStats from its text heap profile; with
-// gc, the server runs a full garbage collection first (?gc=1), so HeapAlloc
-// is its live heap.
+// ReadMemStats reads the server's MemStats, after a full GC when gc is set (HeapAlloc is then live).
 func ReadMemStats(ctx context.Context, c *http.Client, admin string, gc bool) (MemStats, error) {
 	url := "http://" + admin + "/debug/pprof/heap?debug=1"
 	if gc {
@@ -99,9 +94,7 @@ func parseMemStats(r io.Reader) (MemStats, error) {
 	return m, nil
 }
 
-// SaveHeapProfile writes the server's heap profile, taken after a forced
-// garbage collection (?gc=1), to path in the protobuf form `go tool pprof`
-// reads.
+// SaveHeapProfile writes the server's heap profile after a forced GC to path, for `go tool pprof`.
 func SaveHeapProfile(ctx context.Context, c *http.Client, admin, path string) error {
 	body, err := get(ctx, c, "http://"+admin+"/debug/pprof/heap?gc=1")
 	if err != nil {
@@ -136,8 +129,7 @@ func get(ctx context.Context, c *http.Client, url string) (io.ReadCloser, error)
 	return resp.Body, nil
 }
 
-// FloorConfig says how to read the floor of a figure that transient bursts
-// push up.
+// FloorConfig says how to read the floor of a figure that transient bursts push up.
 type FloorConfig struct {
 	Interval  time.Duration // between readings
 	Window    time.Duration // least time to read for
@@ -161,12 +153,11 @@ type Floor struct {
 	Readings []int64 // every reading, in order
 }
 
-// ReadFloor reads a figure every Interval for at least Window, and on until
-// two of its readings agree on a floor or Bound passes. The floor is the
-// smallest reading with a second one within Tolerance above it: a burst in
-// flight at one reading does not decide it, and neither does one reading
-// alone.
+// ReadFloor reads a figure every Interval for at least Window, until two readings agree on a floor or Bound passes.
 func ReadFloor(ctx context.Context, cfg FloorConfig, read func() (int64, error)) (Floor, error) {
+	// The floor is the smallest reading with a second one within Tolerance
+	// above it: a burst in flight at one reading does not decide it, and
+	// neither does one reading alone.
 	var f Floor
 	if err := cfg.Validate(); err != nil {
 		return f, err

@@ -92,8 +92,7 @@ func ReadProc(pid int) (ProcStat, error) {
 	return s, nil
 }
 
-// Goroutines reads the total from a pprof goroutine profile at
-// http://ADMIN/debug/pprof/goroutine?debug=1 ("goroutine profile: total N").
+// Goroutines reads the total ("goroutine profile: total N") from the server's goroutine profile.
 func Goroutines(ctx context.Context, c *http.Client, admin string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/debug/pprof/goroutine?debug=1", nil)
 	if err != nil {
@@ -125,9 +124,7 @@ func FormatBytes(n int64) string {
 	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
 }
 
-// GoroutineStacks reads http://ADMIN/debug/pprof/goroutine?debug=1 and counts
-// goroutines by stack (function names only, addresses dropped), so two
-// profiles can be compared.
+// GoroutineStacks counts the server's goroutines by stack, function names only, so profiles compare.
 func GoroutineStacks(ctx context.Context, c *http.Client, admin string) (map[string]int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/debug/pprof/goroutine?debug=1", nil)
 	if err != nil {

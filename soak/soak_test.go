@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry/otlptest"
 )
 
@@ -35,7 +36,7 @@ var (
 	flagChecks    = flag.Int("soak.checks", 1000, "checks the server runs meanwhile (0: none)")
 	flagCollector = flag.String("soak.collector", "auto", "telemetry destination: otelcol (bin/otelcol-heartbeat, exporting to otlpsink), otlpsink, otlptest (in this process), none; auto is otelcol when built, else otlpsink")
 	flagOtelcol   = flag.String("soak.otelcol", "../bin/otelcol-heartbeat", "collector binary (scripts/collector.sh)")
-	flagSink      = flag.String("soak.otlpsink", "", "otlpsink binary; empty builds ../scripts/bench/otlpsink")
+	flagSink      = flag.String("soak.otlpsink", "", "otlpsink binary; empty builds ../bench/otlpsink")
 	flagWarmup    = flag.Int64("soak.warmup", 100_000, "warm-up requests before the baseline is taken")
 	flagSettle    = flag.Duration("soak.settle", -1, "least warm-up time; -1: one full check cycle when checks run")
 	flagRSSGrowth = flag.Float64("soak.rss-growth", 0.10, "largest allowed growth of retained RSS (VmRSS less free heap, after forced GCs, at rest) from after warm-up to the end")
@@ -45,7 +46,7 @@ var (
 	flagNeedCheck = flag.Bool("soak.require-checks", true, "fail when the binary cannot run checks (no --config flag)")
 )
 
-// Check intervals of the generated file (issue 7: 10 s to 30 s).
+// Check intervals of the generated file: 10 s to 30 s, as a fleet would set them.
 const (
 	minInterval  = 10 * time.Second
 	maxInterval  = 30 * time.Second
@@ -96,10 +97,10 @@ func TestSoak(t *testing.T) {
 		httpTargets = append(httpTargets, s.URL)
 	}
 	for range 2 {
-		tcpTargets = append(tcpTargets, acceptAndClose(t))
+		tcpTargets = append(tcpTargets, testkit.AcceptAndClose(t))
 	}
 
-	self := freePort(t)
+	self := testkit.ClosedAddr(t)
 	args := []string{"serve", "--listen", self, "--admin-listen", "127.0.0.1:0", "--max-size", "1048576"}
 	if withChecks {
 		path := filepath.Join(dir, "checks.yaml")
@@ -418,39 +419,6 @@ func capabilities(t *testing.T, bin string) binFeatures {
 		syslogAddr: strings.Contains(s, "-syslog-addr"),
 		validate:   strings.Contains(string(usage), "validate"),
 	}
-}
-
-// freePort returns a 127.0.0.1 address that was free a moment ago. The
-// checks file must name the server's address before the server starts.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// acceptAndClose is a TCP target that accepts and hangs up.
-func acceptAndClose(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // server is the heartbeat process under test.
@@ -916,7 +884,7 @@ func startCollector(ctx context.Context, t *testing.T, dir, kind string) collect
 		}}
 	case "otlpsink":
 		sink := startSink(ctx, t, dir)
-		return collector{name: "otlpsink (scripts/bench/otlpsink)", env: env(sink.addr), stop: func(t *testing.T) collectorSummary { return sink.stop(t) }}
+		return collector{name: "otlpsink (bench/otlpsink)", env: env(sink.addr), stop: func(t *testing.T) collectorSummary { return sink.stop(t) }}
 	case "otelcol":
 		sink := startSink(ctx, t, dir)
 		oc := startOtelcol(ctx, t, dir, sink.addr)
@@ -945,7 +913,7 @@ func startSink(ctx context.Context, t *testing.T, dir string) sinkProc {
 	bin := *flagSink
 	if bin == "" {
 		bin = filepath.Join(dir, "otlpsink")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../scripts/bench/otlpsink").CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../bench/otlpsink").CombinedOutput(); err != nil {
 			t.Fatalf("building otlpsink: %v\n%s", err, out)
 		}
 	}
@@ -1052,7 +1020,7 @@ func startOtelcol(ctx context.Context, t *testing.T, dir, sink string) otelcolPr
 	if err != nil {
 		t.Fatal(err)
 	}
-	recv, health, metrics := freePort(t), freePort(t), freePort(t)
+	recv, health, metrics := testkit.ClosedAddr(t), testkit.ClosedAddr(t), testkit.ClosedAddr(t)
 	_, metricsPort, _ := net.SplitHostPort(metrics)
 	cfg := filepath.Join(dir, "otelcol.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, otelcolConfig, recv, sink, health, metricsPort), 0o600); err != nil {

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry/otlptest"
 )
 
@@ -20,7 +21,7 @@ func benchProviders(b *testing.B, env map[string]string) *Providers {
 	r := otlptest.Start(b)
 	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = r.URL()
 	setEnv(b, env)
-	p, err := Setup(context.Background(), Options{Logger: discardLogger()})
+	p, err := Setup(context.Background(), Options{Logger: testkit.DiscardLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,8 +8,7 @@ import (
 	"strings"
 )
 
-// ErrInvalidConfig is wrapped by every error Setup returns for a bad
-// OTEL_* environment variable.
+// ErrInvalidConfig is wrapped by every error Setup returns for a bad OTEL_* environment variable.
 var ErrInvalidConfig = errors.New("invalid telemetry configuration")
 
 // Signal names, as used in OTEL_<SIGNAL>_EXPORTER and in the `signal`

@@ -1,13 +1,7 @@
 package telemetry
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
-	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,45 +40,6 @@ func setEnv(t testing.TB, env map[string]string) {
 	}
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer: exporters write from their own goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// logLines parses the JSON lines a slog.JSONHandler wrote.
-func (s *syncBuffer) logLines(t *testing.T) []map[string]any {
-	t.Helper()
-	var lines []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(s.String()))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		lines = append(lines, m)
-	}
-	return lines
-}
-
-// testLogger returns a JSON logger at debug level and the buffer it writes to.
-func testLogger() (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
-	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
-
 // record emits one root span, one histogram point and one log record named name.
 func record(ctx context.Context, t *testing.T, p *Providers, name string) {
 	t.Helper()
@@ -116,6 +71,3 @@ func shutdownOnCleanup(t *testing.T, p *Providers) {
 		_ = p.Shutdown(ctx)
 	})
 }
-
-// discardLogger drops everything.
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry/otlptest"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestHTTPHistograms(t *testing.T) {
 	r := otlptest.Start(t)
 	setEnv(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": r.URL()}) // default sampler
-	p, err := Setup(context.Background(), Options{Logger: discardLogger()})
+	p, err := Setup(context.Background(), Options{Logger: testkit.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

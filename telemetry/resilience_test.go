@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry/otlptest"
 )
 
@@ -39,7 +40,7 @@ func selfMetric(m otlptest.Metric, signal string) int64 {
 func TestExportFailuresAreCounted(t *testing.T) {
 	r := otlptest.Start(t)
 	setEnv(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": r.URL(), "OTEL_TRACES_SAMPLER": "always_on"})
-	p, err := Setup(context.Background(), Options{Logger: discardLogger()})
+	p, err := Setup(context.Background(), Options{Logger: testkit.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestQueueBoundDropsAndCounts(t *testing.T) {
 		// the collector returns while span and log exports stay stuck in retry.
 		"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "300", "OTEL_METRIC_EXPORT_INTERVAL": "100",
 	})
-	p, err := Setup(context.Background(), Options{Logger: discardLogger(), reconnectMaxDelay: 100 * time.Millisecond})
+	p, err := Setup(context.Background(), Options{Logger: testkit.DiscardLogger(), reconnectMaxDelay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestCollectorDown(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_TIMEOUT": "1000", "OTEL_METRIC_EXPORT_INTERVAL": "200",
 		"OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_BLRP_SCHEDULE_DELAY": "100",
 	})
-	p, err := Setup(context.Background(), Options{Logger: discardLogger(), reconnectMaxDelay: 200 * time.Millisecond})
+	p, err := Setup(context.Background(), Options{Logger: testkit.DiscardLogger(), reconnectMaxDelay: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestErrorLogRateLimit(t *testing.T) {
 	r := otlptest.Start(t)
 	setEnv(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": r.URL(), "OTEL_TRACES_SAMPLER": "always_on"})
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	logger, buf := testLogger()
+	logger, buf := testkit.JSONLogger()
 	p, err := Setup(context.Background(), Options{Logger: logger, now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +235,7 @@ func TestErrorLogRateLimit(t *testing.T) {
 	// lines counts log lines with msg per signal, and returns the last line per signal.
 	lines := func(msg string) (map[string]int, map[string]map[string]any) {
 		n, last := map[string]int{}, map[string]map[string]any{}
-		for _, l := range buf.logLines(t) {
+		for _, l := range buf.JSONLines(t) {
 			if l["msg"] == msg {
 				s, _ := l["signal"].(string)
 				n[s]++
@@ -290,7 +291,7 @@ func TestShutdownHonoursDeadline(t *testing.T) {
 	r := otlptest.Start(t)
 	r.Stop()
 	setEnv(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": r.URL(), "OTEL_TRACES_SAMPLER": "always_on"})
-	p, err := Setup(context.Background(), Options{Logger: discardLogger()})
+	p, err := Setup(context.Background(), Options{Logger: testkit.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry/otlptest"
 )
 
@@ -21,8 +22,8 @@ import (
 type run struct {
 	r       *otlptest.Receiver
 	p       *Providers
-	logs    *syncBuffer // our slog output
-	console *syncBuffer // console exporters' output
+	logs    *testkit.Buffer // our slog output
+	console *testkit.Buffer // console exporters' output
 }
 
 // resourceAttr returns a resource attribute of the first span received.
@@ -369,8 +370,8 @@ func TestSetupEnv(t *testing.T) {
 				env[k] = strings.ReplaceAll(v, httpURL, r.HTTPURL())
 			}
 			setEnv(t, env)
-			logger, logs := testLogger()
-			console := &syncBuffer{}
+			logger, logs := testkit.JSONLogger()
+			console := &testkit.Buffer{}
 			p, err := Setup(context.Background(), Options{ServiceVersion: "1.2.3-test", Logger: logger, console: console})
 			if tt.wantErr != "" {
 				if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.wantErr) {
@@ -405,7 +406,7 @@ func TestResource(t *testing.T) {
 		// CONTAINER_NAME unset: the attribute must be absent, not empty.
 		"OTEL_RESOURCE_ATTRIBUTES": "k8s.node.name=node-override",
 	})
-	p, err := Setup(context.Background(), Options{ServiceVersion: "v9", Logger: discardLogger()})
+	p, err := Setup(context.Background(), Options{ServiceVersion: "v9", Logger: testkit.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +448,7 @@ func TestResource(t *testing.T) {
 // with telemetry disabled (a pass-through hop must not break the trace).
 func TestPropagator(t *testing.T) {
 	setEnv(t, map[string]string{"OTEL_SDK_DISABLED": "true"})
-	p, err := Setup(context.Background(), Options{Logger: discardLogger()})
+	p, err := Setup(context.Background(), Options{Logger: testkit.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,8 +67,7 @@ const scopeName = "github.com/heartbeat-sidecar/heartbeat/telemetry"
 type Options struct {
 	// ServiceVersion is the service.version resource attribute; omitted if empty.
 	ServiceVersion string
-	// Logger receives the startup line and rate-limited export errors;
-	// slog.Default() if nil.
+	// Logger receives the startup line and rate-limited export errors; slog.Default() if nil.
 	Logger *slog.Logger
 
 	// Test hooks; zero values mean the production behaviour.
@@ -78,8 +77,7 @@ type Options struct {
 	console           io.Writer        // where the console exporters write
 }
 
-// Providers holds the configured providers. The fields are API types so the
-// rest of the program cannot reach into the SDK.
+// Providers holds the configured providers, as API types so the rest of the program cannot reach into the SDK.
 type Providers struct {
 	// MeterProvider creates meters; a no-op provider when metrics are off.
 	MeterProvider metric.MeterProvider
@@ -103,10 +101,10 @@ type component struct {
 	flush    func(context.Context) error
 }
 
-// Setup builds the providers from the environment. It does not block on the
-// network: exporters connect lazily and reconnect by themselves. The caller
-// must call Shutdown to flush.
+// Setup builds the providers from the environment without blocking; the caller must Shutdown them.
 func Setup(ctx context.Context, opts Options) (*Providers, error) {
+	// Nothing here waits on the network: exporters connect lazily and
+	// reconnect by themselves.
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -165,19 +163,17 @@ func Setup(ctx context.Context, opts Options) (*Providers, error) {
 	return p, nil
 }
 
-// Shutdown flushes and stops all providers, in parallel so that a slow
-// signal does not eat the others' time, and returns by ctx's deadline.
-// Items still queued when the deadline passes are lost. Later calls return
-// the first call's result.
+// Shutdown flushes and stops all providers by ctx's deadline; later calls return the first call's result.
 func (p *Providers) Shutdown(ctx context.Context) error {
+	// In parallel, so that a slow signal does not eat the others' time;
+	// items still queued at the deadline are lost.
 	p.shutdownOnce.Do(func() {
 		p.shutdownErr = p.each(ctx, "shut down", func(c component) func(context.Context) error { return c.shutdown })
 	})
 	return p.shutdownErr
 }
 
-// ForceFlush exports everything recorded so far, within ctx's deadline.
-// Tests use it to avoid waiting for the batch and metric intervals.
+// ForceFlush exports everything recorded so far within ctx's deadline, sparing tests the export intervals.
 func (p *Providers) ForceFlush(ctx context.Context) error {
 	return p.each(ctx, "flush", func(c component) func(context.Context) error { return c.flush })
 }

@@ -4,17 +4,9 @@
 package config
 
 import (
+	"net/url"
 	"regexp"
 	"time"
-)
-
-// Check types.
-const (
-	TypeHTTP = "http"
-	TypeTCP  = "tcp"
-	TypeTLS  = "tls"
-	TypeDNS  = "dns"
-	TypeGRPC = "grpc"
 )
 
 // File is a loaded, defaulted and validated checks file.
@@ -28,20 +20,24 @@ type File struct {
 	digest [32]byte
 }
 
-// Check is one probe target with everything needed to run it; defaults are
-// already applied, so probers never look anything up elsewhere.
+// Check is one probe target with its defaults and derived values filled in by ApplyDefaults.
 type Check struct {
-	Name     string
-	Type     string // one of the Type* constants
-	Target   string // URL for http; host:port for tcp, tls, grpc; name for dns
+	// Probers never look anything up elsewhere.
+
+	Name   string
+	Type   string // one of the Type* constants
+	Target string // URL for http; host:port for tcp, tls, grpc; name for dns
+	// Server is what a run dials and reports as server.address/port (for dns the resolver, zero for the system's).
+	Server HostPort
+	// URL is the parsed target of an http check; nil for other types.
+	URL      *url.URL
 	Interval time.Duration
 	Timeout  time.Duration
 	// Jitter is the fraction of Interval by which each run may move (0.1 = ±10 %).
 	Jitter           float64
 	FailureThreshold int
 	SuccessThreshold int
-	// EachAddress resolves the target's host on every run and probes every
-	// address it returns, up to MaxAddresses.
+	// EachAddress probes every address the target's host resolves to, up to MaxAddresses.
 	EachAddress  bool
 	MaxAddresses int
 
@@ -54,7 +50,7 @@ type Check struct {
 
 // HTTPOptions configures an http check.
 type HTTPOptions struct {
-	Method  string            // default GET
+	Method  string            // always set; default GET
 	Headers map[string]string // values may be secrets: never log them
 	Body    string
 	// ValidStatusCodes lists accepted codes; empty means any 2xx.
@@ -63,15 +59,15 @@ type HTTPOptions struct {
 	BodyNotMatches    []*regexp.Regexp
 	HeaderMatches     []HeaderMatch
 	NoFollowRedirects bool
-	MaxRedirects      int // default 10
+	MaxRedirects      int // always set: 0 exactly when NoFollowRedirects, default 10
 	// BasicAuth, when set, is sent as an Authorization: Basic header.
 	BasicAuth *BasicAuth
 }
 
-// BasicAuth holds HTTP basic-auth credentials, already resolved from
-// ${env:...}, ${file:...} or password_file. Its String and LogValue methods
-// hide the password, so printing or logging it is safe.
+// BasicAuth holds resolved HTTP basic-auth credentials; printing or logging it hides the password.
 type BasicAuth struct {
+	// Already resolved from ${env:...}, ${file:...} or password_file.
+
 	Username string
 	Password string // a secret: never log it
 }
@@ -100,8 +96,8 @@ type TLSOptions struct {
 
 // DNSOptions configures a dns check.
 type DNSOptions struct {
-	Server     string // host:port of the resolver to ask; "" means the system resolver
-	RecordType string // A, AAAA, CNAME, MX, TXT, NS, SRV; default A
+	Server     string // host:port of the resolver to ask (port 53 added when missing); "" means the system resolver
+	RecordType string // A, AAAA, CNAME, MX, TXT, NS, SRV; always set, default A
 	// ExpectedAnswers, if set, must all appear in the answer (string form of the record data).
 	ExpectedAnswers []string
 }

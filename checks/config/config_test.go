@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,7 +23,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-// The seed's test list: TestReadConfig ... TestReadConfigMissingTcpEndpoints.
+// GoHeartbeat's test list: TestReadConfig ... TestReadConfigMissingTcpEndpoints.
 
 func TestReadConfig(t *testing.T) {
 	t.Parallel()
@@ -121,7 +122,7 @@ func TestReadConfigMissingTcpEndpoints(t *testing.T) {
 
 func TestLegacyEmptyListsAndComments(t *testing.T) {
 	t.Parallel()
-	// The seed's own example, comments and all, plus block comments and a
+	// GoHeartbeat's own example, comments and all, plus block comments and a
 	// trailing comma.
 	src := `// checks for the edge
 {
@@ -215,6 +216,7 @@ func TestExampleRoundTrip(t *testing.T) {
 		{
 			Name: "peers", Type: TypeHTTP,
 			Target:   "http://heartbeat-peers.default.svc.cluster.local:8080/heartbeat/65536",
+			Server:   HostPort{"heartbeat-peers.default.svc.cluster.local", 8080},
 			Interval: 10 * time.Second, Timeout: 2 * time.Second, Jitter: 0.2,
 			FailureThreshold: 3, SuccessThreshold: 2,
 			EachAddress: true, MaxAddresses: 50,
@@ -233,24 +235,26 @@ func TestExampleRoundTrip(t *testing.T) {
 		},
 		def(Check{
 			Name: "no-redirects", Type: TypeHTTP, Target: "https://user:pass@example.com/health",
-			HTTP: HTTPOptions{Method: "HEAD", NoFollowRedirects: true},
-			TLS:  TLSOptions{InsecureSkipVerify: true, MinDaysLeft: 7},
+			Server: HostPort{"example.com", 443},
+			HTTP:   HTTPOptions{Method: "HEAD", NoFollowRedirects: true},
+			TLS:    TLSOptions{InsecureSkipVerify: true, MinDaysLeft: 7},
 		}),
-		def(Check{Name: "ssh", Type: TypeTCP, Target: "127.0.0.1:22", TCP: TCPOptions{Expect: re("^SSH-")}}),
+		def(Check{Name: "ssh", Type: TypeTCP, Target: "127.0.0.1:22", Server: HostPort{"127.0.0.1", 22}, TCP: TCPOptions{Expect: re("^SSH-")}}),
 		def(Check{
-			Name: "smtps", Type: TypeTCP, Target: "mail.example.com:465",
+			Name: "smtps", Type: TypeTCP, Target: "mail.example.com:465", Server: HostPort{"mail.example.com", 465},
 			TCP: TCPOptions{Send: "EHLO heartbeat\r\n", Expect: re("^220"), UseTLS: true},
 			TLS: TLSOptions{ServerName: "mail.example.com"},
 		}),
-		def(Check{Name: "cert", Type: TypeTLS, Target: "example.com:443", TLS: TLSOptions{MinDaysLeft: 21}}),
+		def(Check{Name: "cert", Type: TypeTLS, Target: "example.com:443", Server: HostPort{"example.com", 443}, TLS: TLSOptions{MinDaysLeft: 21}}),
 		def(Check{
-			Name: "dns", Type: TypeDNS, Target: "example.com",
+			Name: "dns", Type: TypeDNS, Target: "example.com", Server: HostPort{"127.0.0.1", 53},
 			DNS: DNSOptions{Server: "127.0.0.1:53", RecordType: "A", ExpectedAnswers: []string{"1.2.3.4"}},
 		}),
-		def(Check{Name: "grpc", Type: TypeGRPC, Target: "127.0.0.1:9090"}),
+		def(Check{Name: "grpc", Type: TypeGRPC, Target: "127.0.0.1:9090", Server: HostPort{"127.0.0.1", 9090}}),
 		func() Check {
 			c := def(Check{Name: "payload-local", Type: TypeHTTP, Target: "http://127.0.0.1:8080/heartbeat/1024",
-				HTTP: HTTPOptions{Method: "GET", ValidStatusCodes: []int{200}, MaxRedirects: 10}})
+				Server: HostPort{"127.0.0.1", 8080},
+				HTTP:   HTTPOptions{Method: "GET", ValidStatusCodes: []int{200}, MaxRedirects: 10}})
 			c.Interval = 15 * time.Second
 			return c
 		}(),
@@ -259,6 +263,9 @@ func TestExampleRoundTrip(t *testing.T) {
 		t.Fatalf("got %d checks, want %d", len(f.Checks), len(want))
 	}
 	for i := range want {
+		if want[i].Type == TypeHTTP {
+			want[i].URL = mustURL(t, want[i].Target)
+		}
 		if !reflect.DeepEqual(f.Checks[i], want[i]) {
 			t.Errorf("check %d:\n got %#v\nwant %#v", i, f.Checks[i], want[i])
 		}
@@ -271,8 +278,12 @@ func TestExampleRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, keys := range [][]string{topKeys, defaultsKeys, checkKeys, httpKeys, basicKeys, matchKeys, tcpKeys, tlsKeys, dnsKeys, grpcKeys} {
-		for _, k := range keys {
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](),
+		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
+		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
+	} {
+		for _, k := range yamlKeys(typ) {
 			if !regexp.MustCompile(`\b` + k + `:`).Match(data) {
 				t.Errorf("testdata/checks.yaml does not show %q", k)
 			}
@@ -382,6 +393,7 @@ func TestApplyDefaults(t *testing.T) {
 	c := Check{Name: "a", Type: TypeHTTP, Target: "http://h/", EachAddress: true, Interval: 2 * time.Second}
 	c.ApplyDefaults()
 	want := Check{Name: "a", Type: TypeHTTP, Target: "http://h/", EachAddress: true, MaxAddresses: 100,
+		Server: HostPort{"h", 80}, URL: mustURL(t, "http://h/"),
 		Interval: 2 * time.Second, Timeout: time.Second, FailureThreshold: 1, SuccessThreshold: 1,
 		HTTP: HTTPOptions{Method: "GET", MaxRedirects: 10}}
 	if !reflect.DeepEqual(c, want) {
@@ -420,6 +432,75 @@ func BenchmarkParseYAML(b *testing.B) {
 	for b.Loop() {
 		if _, err := parse("bench.yaml", data, lookupTestEnv); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestDerived pins the values ApplyDefaults derives for every type.
+func TestDerived(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, server string // server as String() gives it
+		c            Check
+		url          bool
+	}{
+		{"http default port", "h.example:80", Check{Type: TypeHTTP, Target: "http://h.example/x"}, true},
+		{"https default port", "h.example:443", Check{Type: TypeHTTP, Target: "https://h.example/x"}, true},
+		{"http explicit port", "[::1]:8443", Check{Type: TypeHTTP, Target: "https://[::1]:8443/"}, true},
+		{"http bad target", "", Check{Type: TypeHTTP, Target: "ftp://h/"}, false},
+		{"tcp", "10.0.0.1:22", Check{Type: TypeTCP, Target: "10.0.0.1:22"}, false},
+		{"tls", "h.example:443", Check{Type: TypeTLS, Target: "h.example:443"}, false},
+		{"grpc", "[::1]:9090", Check{Type: TypeGRPC, Target: "[::1]:9090"}, false},
+		{"tcp bad target", "", Check{Type: TypeTCP, Target: "h"}, false},
+		{"dns system resolver", "", Check{Type: TypeDNS, Target: "example.com"}, false},
+		{"dns server port added", "10.0.0.53:53", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "10.0.0.53"}}, false},
+		{"dns ipv6 server port added", "[::1]:53", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "::1"}}, false},
+		{"dns named server port added", "ns.example:53", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "ns.example"}}, false},
+		{"dns server port kept", "127.0.0.1:5353", Check{Type: TypeDNS, Target: "example.com", DNS: DNSOptions{Server: "127.0.0.1:5353"}}, false},
+		{"unknown type", "", Check{Type: "ftp", Target: "h:1"}, false},
+	}
+	for _, tt := range tests {
+		c := tt.c
+		c.ApplyDefaults()
+		if got := c.Server.String(); got != tt.server {
+			t.Errorf("%s: Server %q, want %q", tt.name, got, tt.server)
+		}
+		if (c.URL != nil) != tt.url || c.URL != nil && c.URL.String() != c.Target {
+			t.Errorf("%s: URL %v", tt.name, c.URL)
+		}
+	}
+	h := Check{Type: TypeHTTP, Target: "http://h/", HTTP: HTTPOptions{NoFollowRedirects: true}}
+	h.ApplyDefaults()
+	if h.HTTP.Method != "GET" || h.HTTP.MaxRedirects != 0 {
+		t.Errorf("no-follow http: method %q, max_redirects %d", h.HTTP.Method, h.HTTP.MaxRedirects)
+	}
+	if ap, ok := (HostPort{"::1", 53}).AddrPort(); !ok || ap.String() != "[::1]:53" {
+		t.Errorf("AddrPort of an IP: %v %v", ap, ok)
+	}
+	if _, ok := (HostPort{"h.example", 53}).AddrPort(); ok {
+		t.Error("AddrPort of a name: ok")
+	}
+}
+
+// TestTypesComplete checks every type has what validation and derivation use.
+func TestTypesComplete(t *testing.T) {
+	t.Parallel()
+	want := []string{TypeHTTP, TypeTCP, TypeTLS, TypeDNS, TypeGRPC}
+	if got := Types(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Types() = %v, want %v", got, want)
+	}
+	for _, ct := range checkTypes {
+		if ct.usesTLS == nil || ct.targetProblem == nil || ct.derive == nil || (ct.section == "") != (ct.options == nil) || (ct.section == "") != (ct.decodeYAML == nil) {
+			t.Errorf("type %q: incomplete entry", ct.name)
 		}
 	}
 }

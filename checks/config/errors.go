@@ -25,11 +25,9 @@ var (
 	ErrMissingField = errors.New("missing field")
 	// ErrDuplicate means a repeated check name, header or URL.
 	ErrDuplicate = errors.New("duplicate")
-	// ErrInvalidValue means a value of the right kind that is not allowed
-	// (out of range, bad duration or regexp, target not fitting the type, ...).
+	// ErrInvalidValue means a value of the right kind that is not allowed (out of range, bad regexp, ...).
 	ErrInvalidValue = errors.New("invalid value")
-	// ErrSecret means a ${env:...}, ${file:...} or password_file reference
-	// could not be resolved.
+	// ErrSecret means a ${env:...}, ${file:...} or password_file reference could not be resolved.
 	ErrSecret = errors.New("unresolved secret")
 )
 
@@ -37,16 +35,14 @@ var (
 // systematic mistake repeated over thousands of checks should not flood logs.
 const maxErrors = 20
 
-// Error is one problem in a checks file. Error() is always
-//
-//	<file>:<line>: <field>: <message>
-//
-// e.g. "checks.yaml:12: checks[2].timeout: must be less than interval (10s)".
-// ":<line>" is left out when the line is unknown (the file cannot be read,
-// or a File built in code is validated) and "<field>: " when no single field
-// is at fault (syntax errors). Messages never contain header values, bodies,
-// passwords or URL passwords.
+// Error is one problem in a checks file, printed as "<file>:<line>: <field>: <message>".
 type Error struct {
+	// E.g. "checks.yaml:12: checks[2].timeout: must be less than interval
+	// (10s)". ":<line>" is left out when the line is unknown (the file cannot
+	// be read, or a File built in code is validated) and "<field>: " when no
+	// single field is at fault (syntax errors). Messages never contain header
+	// values, bodies, passwords or URL passwords.
+
 	File  string // as given to Load or Parse; "" for Validate on a File built in code
 	Line  int    // 1-based; 0 when unknown
 	Field string // path such as "checks[2].http.headers.Authorization"; "" when none

@@ -324,3 +324,60 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestDecodeErrorsAtOnce checks that problems of every kind, in several
+// checks, are reported together: one bad value never stops the decode.
+func TestDecodeErrorsAtOnce(t *testing.T) {
+	t.Parallel()
+	src := `checks:
+  - name: a
+    type: tcp
+    target: h:1
+    intervl: 10s
+    failure_threshold: many
+  - &b
+    name: b
+    type: http
+    target: http://h/
+    each_address: maybe
+    http:
+      methd: GET
+      valid_status_codes: [200, x]
+  - name: c
+    type: dns
+    target: 1.2.3.4
+`
+	want := "t.yaml:5: checks[0].intervl: unknown field (did you mean \"interval\"?)\n" +
+		"t.yaml:6: checks[0].failure_threshold: must be a whole number\n" +
+		"t.yaml:11: checks[1].each_address: must be true or false\n" +
+		"t.yaml:13: checks[1].http.methd: unknown field (did you mean \"method\"?)\n" +
+		"t.yaml:14: checks[1].http.valid_status_codes[1]: must be a whole number\n" +
+		"t.yaml:17: checks[2].target: must be a DNS name, not an IP address"
+	_, err := parse("t.yaml", []byte(src), lookupTestEnv)
+	if got := errString(err); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestMergePrecedence pins YAML's rules: an explicit key wins over a merged
+// one wherever << stands, and in <<: [*a, *b] the first mapping wins.
+func TestMergePrecedence(t *testing.T) {
+	t.Parallel()
+	src := `x-a: &a {interval: 10s, timeout: 1s}
+x-b: &b {interval: 20s, timeout: 2s, jitter: 0.2}
+checks:
+  - name: c
+    interval: 30s
+    <<: [*a, *b]
+    type: tcp
+    target: h:1
+`
+	f, err := parse("t.yaml", []byte(src), lookupTestEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Checks[0]
+	if c.Interval != 30*time.Second || c.Timeout != time.Second || c.Jitter != 0.2 {
+		t.Errorf("interval %v (want 30s), timeout %v (want 1s), jitter %v (want 0.2)", c.Interval, c.Timeout, c.Jitter)
+	}
+}

@@ -11,7 +11,7 @@ import (
 	"github.com/tailscale/hujson"
 )
 
-// Keys of the legacy GoHeartbeat file. Like the seed's encoding/json decode,
+// Keys of the legacy GoHeartbeat file. Like GoHeartbeat's encoding/json decode,
 // they match case-insensitively.
 const (
 	legacyInterval  = "HeartbeatIntervalSeconds"
@@ -27,7 +27,7 @@ const legacyMaxSeconds = 365 * 24 * 60 * 60
 var hujsonErrRE = regexp.MustCompile(`(?s)^hujson: line (\d+), column (\d+): (.*)$`)
 
 // parseLegacy reads the GoHeartbeat file: a hujson object with the four keys
-// above. The interval and both lists are required (as in the seed); empty
+// above. The interval and both lists are required (as in GoHeartbeat); empty
 // lists are fine. TimeoutSeconds defaults to 5, or half the interval when
 // the interval is 5 s or less. Each URL becomes an http check named by the
 // URL (password redacted), each endpoint a tcp check named by the endpoint.

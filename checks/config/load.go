@@ -16,9 +16,9 @@ const internalErrorMsg = "internal error while reading this file; please report 
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// Load reads, parses, defaults and validates the checks file at path; see
-// Parse. Every error is an *Error (or several joined) whose text starts with path.
+// Load reads, parses, defaults and validates the checks file at path (see Parse).
 func Load(path string) (*File, error) {
+	// Every error is an *Error (or several joined) whose text starts with path.
 	data, err := readConfig(path)
 	if err != nil {
 		return nil, err
@@ -46,16 +46,16 @@ func readError(path string, err error) error {
 	return &Error{File: path, Msg: "cannot read file: " + unwrapPath(err).Error(), Kind: ErrRead, Cause: err}
 }
 
-// Parse parses data read from path (path only names the file in errors and
-// anchors relative ca_file, password_file and ${file:...} paths). The format
-// is the legacy GoHeartbeat JSON-with-comments file when the first byte that
-// is not white space or a comment is '{', and YAML otherwise; a '{' file
-// whose top-level object has a "checks" key is the YAML format written as
-// JSON. Secrets are resolved from the environment and files now.
-//
-// All problems are reported, at most 20, sorted by line and joined with
-// errors.Join; each is an *Error.
+// Parse parses, defaults and validates data read from path, GoHeartbeat JSON or YAML, reporting every problem.
 func Parse(path string, data []byte) (*File, error) {
+	// path only names the file in errors and anchors relative ca_file,
+	// password_file and ${file:...} paths. The format is the legacy
+	// GoHeartbeat JSON-with-comments file when the first byte that is not
+	// white space or a comment is '{', and YAML otherwise; a '{' file whose
+	// top-level object has a "checks" key is the YAML format written as JSON.
+	// Secrets are resolved from the environment and files now. All problems
+	// are reported, at most 20, sorted by line and joined with errors.Join;
+	// each is an *Error.
 	return parse(path, data, os.LookupEnv)
 }
 

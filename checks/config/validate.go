@@ -24,7 +24,7 @@ const (
 	DefaultInterval         = 30 * time.Second // interval
 	DefaultTimeout          = 5 * time.Second  // timeout (at most half a shorter interval)
 	DefaultJitter           = 0.1              // jitter: ±10 % of the interval
-	DefaultFailureThreshold = 1                // failure_threshold, as in the seed
+	DefaultFailureThreshold = 1                // failure_threshold, as in GoHeartbeat
 	DefaultSuccessThreshold = 1                // success_threshold
 	DefaultMaxAddresses     = 100              // max_addresses with each_address
 	DefaultMaxRedirects     = 10               // http.max_redirects, as net/http
@@ -46,7 +46,6 @@ const (
 var (
 	methods     = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
 	recordTypes = []string{"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV"}
-	types       = []string{TypeHTTP, TypeTCP, TypeTLS, TypeDNS, TypeGRPC}
 )
 
 // inheritedTimeout is the timeout a check gets when it sets none: the
@@ -60,42 +59,56 @@ func inheritedTimeout(inherited, interval time.Duration) time.Duration {
 	return inherited
 }
 
-// ApplyDefaults fills the zero fields of a check built in code with the
-// defaults a checks file would give it. Jitter is left alone (0 is valid),
-// and so is everything a file would have to spell out (name, type, target).
+// ApplyDefaults fills c's zero fields with defaults and derives Server and URL; call it on every Check built in code.
 func (c *Check) ApplyDefaults() {
-	if c.Interval == 0 {
+	// Both loaders call it too. Jitter is left alone (0 is valid), and so is
+	// everything a file would have to spell out (name, type, target). A
+	// target that does not fit its type leaves the derived values zero:
+	// Validate reports it.
+	c.applyDefaults(nil)
+}
+
+// applyDefaults is ApplyDefaults for a loader: given reports whether the
+// file set a field (named relative to the check, "http.max_redirects");
+// such a field keeps its value even when zero, so that validation reports
+// an explicit 0 instead of replacing it. A nil given means nothing was set.
+func (c *Check) applyDefaults(given func(field string) bool) {
+	unset := func(field string, zero bool) bool {
+		return zero && (given == nil || !given(field))
+	}
+	if unset("interval", c.Interval == 0) {
 		c.Interval = DefaultInterval
 	}
-	if c.Timeout == 0 {
+	if unset("timeout", c.Timeout == 0) {
 		c.Timeout = inheritedTimeout(DefaultTimeout, c.Interval)
 	}
-	if c.FailureThreshold == 0 {
+	if unset("failure_threshold", c.FailureThreshold == 0) {
 		c.FailureThreshold = DefaultFailureThreshold
 	}
-	if c.SuccessThreshold == 0 {
+	if unset("success_threshold", c.SuccessThreshold == 0) {
 		c.SuccessThreshold = DefaultSuccessThreshold
 	}
-	if c.EachAddress && c.MaxAddresses == 0 {
+	if c.EachAddress && unset("max_addresses", c.MaxAddresses == 0) {
 		c.MaxAddresses = DefaultMaxAddresses
 	}
 	switch c.Type {
 	case TypeHTTP:
-		if c.HTTP.Method == "" {
+		if unset("http.method", c.HTTP.Method == "") {
 			c.HTTP.Method = DefaultMethod
 		}
-		if !c.HTTP.NoFollowRedirects && c.HTTP.MaxRedirects == 0 {
+		if !c.HTTP.NoFollowRedirects && unset("http.max_redirects", c.HTTP.MaxRedirects == 0) {
 			c.HTTP.MaxRedirects = DefaultMaxRedirects
 		}
 	case TypeDNS:
-		if c.DNS.RecordType == "" {
+		if unset("dns.record_type", c.DNS.RecordType == "") {
 			c.DNS.RecordType = DefaultRecordType
 		}
+		c.DNS.Server = withDNSPort(c.DNS.Server)
 	}
+	c.derive()
 }
 
-// Validate reports every problem in the file's checks (see Check.Validate)
-// and repeated names, joined; nil when the file is usable as it is.
+// Validate reports every problem in the file's checks and repeated names, joined; nil when usable.
 func (f *File) Validate() error {
 	l := newErrList(f.Path)
 	seen := make(map[string]int, len(f.Checks))
@@ -117,9 +130,7 @@ func (f *File) Validate() error {
 	return l.err()
 }
 
-// Validate reports every problem with c, joined; nil when c is complete,
-// in range and consistent. Fields are named as in the YAML format
-// ("timeout", "http.max_redirects").
+// Validate reports every problem with c, joined, fields named as in YAML ("http.max_redirects"); nil when usable.
 func (c *Check) Validate() error {
 	l := newErrList("")
 	for _, p := range c.problems() {
@@ -146,18 +157,18 @@ func (c *Check) problems() []problem {
 		add("name", ErrInvalidValue, "must be printable UTF-8 text (no control characters)")
 	}
 
-	knownType := slices.Contains(types, c.Type)
+	typ, knownType := lookupType(c.Type)
 	switch {
 	case c.Type == "":
-		add("type", ErrMissingField, "required (one of http, tcp, tls, dns, grpc)")
+		add("type", ErrMissingField, "required (one of %s)", strings.Join(Types(), ", "))
 	case !knownType:
-		add("type", ErrInvalidValue, "unknown type %q (want http, tcp, tls, dns or grpc)", c.Type)
+		add("type", ErrInvalidValue, "unknown type %q (want %s)", c.Type, orList(Types()))
 	}
 
 	if c.Target == "" {
 		add("target", ErrMissingField, "required")
 	} else if knownType {
-		if msg := targetProblem(c.Type, c.Target); msg != "" {
+		if msg := targetProblem(typ, c.Target); msg != "" {
 			add("target", ErrInvalidValue, "%s", msg)
 		}
 	}
@@ -182,9 +193,9 @@ func (c *Check) problems() []problem {
 
 	if c.EachAddress {
 		switch {
-		case c.Type == TypeDNS:
-			add("each_address", ErrInvalidValue, "not supported by dns checks")
-		case knownType && targetIsIP(c.Type, c.Target):
+		case knownType && !typ.eachAddress:
+			add("each_address", ErrInvalidValue, "not supported by %s checks", c.Type)
+		case knownType && targetIsIP(c):
 			add("each_address", ErrInvalidValue, "target host is already an IP address")
 		}
 		if c.MaxAddresses < 1 || c.MaxAddresses > MaxMaxAddresses {
@@ -197,55 +208,50 @@ func (c *Check) problems() []problem {
 	if !knownType {
 		return ps
 	}
-	if c.Type != TypeHTTP && !isZero(c.HTTP) {
-		add("http", ErrInvalidValue, "only used by http checks")
+	ps = append(ps, c.unusedSections(c.sectionSet)...)
+	if typ.options != nil {
+		ps = append(ps, prefixed(typ.section, typ.options(c).problems())...)
 	}
-	if c.Type != TypeTCP && !isZero(c.TCP) {
-		add("tcp", ErrInvalidValue, "only used by tcp checks")
-	}
-	if c.Type != TypeDNS && !isZero(c.DNS) {
-		add("dns", ErrInvalidValue, "only used by dns checks")
-	}
-	if c.Type != TypeGRPC && !isZero(c.GRPC) {
-		add("grpc", ErrInvalidValue, "only used by grpc checks")
-	}
-	if !c.usesTLS() && !isZero(c.TLS) {
-		add("tls", ErrInvalidValue, tlsUnusedMsg)
-	}
-
-	switch c.Type {
-	case TypeHTTP:
-		ps = append(ps, prefixed("http", c.HTTP.problems())...)
-	case TypeTCP:
-		// Send may be anything, Expect is compiled; nothing to check.
-	case TypeDNS:
-		ps = append(ps, prefixed("dns", c.DNS.problems())...)
-	case TypeGRPC:
-		if !printable(c.GRPC.Service) {
-			add("grpc.service", ErrInvalidValue, "must be printable UTF-8 text")
-		}
-	}
-	if c.usesTLS() {
+	if typ.usesTLS(c) {
 		ps = append(ps, prefixed("tls", c.TLS.problems())...)
 	}
 	return ps
 }
 
-const tlsUnusedMsg = "only used by tls and http checks, and by tcp and grpc checks with tls: true"
-
-// usesTLS reports whether the TLS options can take effect. http checks
-// always qualify: an http:// target may redirect to https.
-func (c *Check) usesTLS() bool {
-	switch c.Type {
-	case TypeTLS, TypeHTTP:
-		return true
-	case TypeTCP:
-		return c.TCP.UseTLS
-	case TypeGRPC:
-		return c.GRPC.UseTLS
+// unusedSections reports the options blocks that are set (as set says)
+// but cannot take effect for c's type. The decoder asks it before reading
+// the blocks, validation after.
+func (c *Check) unusedSections(set func(section string) bool) []problem {
+	typ, ok := lookupType(c.Type)
+	if !ok {
+		return nil
 	}
-	return false
+	var ps []problem
+	for _, other := range checkTypes {
+		if other.section != "" && other.name != c.Type && set(other.section) {
+			ps = append(ps, probf(other.section, ErrInvalidValue, "only used by %s checks", other.name))
+		}
+	}
+	if !typ.usesTLS(c) && set("tls") {
+		ps = append(ps, probf("tls", ErrInvalidValue, tlsUnusedMsg))
+	}
+	return ps
 }
+
+// sectionSet reports whether an options block of c holds anything.
+func (c *Check) sectionSet(section string) bool {
+	var block optionsBlock = &c.TLS
+	if section != "tls" {
+		t, ok := sectionType(section)
+		if !ok {
+			return false
+		}
+		block = t.options(c)
+	}
+	return !isZero(block)
+}
+
+const tlsUnusedMsg = "only used by tls and http checks, and by tcp and grpc checks with tls: true"
 
 func (o *HTTPOptions) problems() []problem {
 	var ps []problem
@@ -320,6 +326,16 @@ func (o *HTTPOptions) problems() []problem {
 	return ps
 }
 
+// problems: Send may be anything, Expect is compiled; nothing to check.
+func (o *TCPOptions) problems() []problem { return nil }
+
+func (o *GRPCOptions) problems() []problem {
+	if !printable(o.Service) {
+		return []problem{probf("service", ErrInvalidValue, "must be printable UTF-8 text")}
+	}
+	return nil
+}
+
 func (o *DNSOptions) problems() []problem {
 	var ps []problem
 	add := func(field string, kind error, format string, args ...any) {
@@ -369,29 +385,26 @@ func prefixed(prefix string, ps []problem) []problem {
 	return ps
 }
 
-// targetProblem says what is wrong with target for a check of type typ, or "".
+// targetProblem says what is wrong with target for a check of type t, or "".
 // It never quotes the target: it may hold a URL password.
-func targetProblem(typ, target string) string {
+func targetProblem(t checkType, target string) string {
 	if len(target) > maxTargetLen {
 		return fmt.Sprintf("longer than %d bytes", maxTargetLen)
 	}
 	if !printable(target) || strings.ContainsFunc(target, unicode.IsSpace) {
 		return "must not contain spaces or control characters"
 	}
-	switch typ {
-	case TypeHTTP:
-		return urlProblem(target)
-	case TypeDNS:
-		if net.ParseIP(target) != nil {
-			return "must be a DNS name, not an IP address"
-		}
-		if !validHostname(target) {
-			return "must be a DNS name (e.g. example.com)"
-		}
-		return ""
-	default:
-		return hostPortProblem(target)
+	return t.targetProblem(target)
+}
+
+func dnsNameProblem(target string) string {
+	if net.ParseIP(target) != nil {
+		return "must be a DNS name, not an IP address"
 	}
+	if !validHostname(target) {
+		return "must be a DNS name (e.g. example.com)"
+	}
+	return ""
 }
 
 func urlProblem(s string) string {
@@ -469,27 +482,12 @@ func validHostname(h string) bool {
 	return true
 }
 
-// targetIsIP reports whether the target's host is an IP literal, which
+// targetIsIP reports whether the host c dials is an IP literal, which
 // each_address could not resolve to anything more.
-func targetIsIP(typ, target string) bool {
-	var host string
-	switch typ {
-	case TypeHTTP:
-		u, err := url.Parse(target)
-		if err != nil {
-			return false
-		}
-		host = u.Hostname()
-	case TypeDNS:
-		return false
-	default:
-		h, _, err := net.SplitHostPort(target)
-		if err != nil {
-			return false
-		}
-		host = h
-	}
-	return net.ParseIP(host) != nil
+func targetIsIP(c *Check) bool {
+	d := *c
+	d.derive()
+	return net.ParseIP(d.Server.Host) != nil
 }
 
 func printable(s string) bool {
@@ -500,24 +498,26 @@ func orList(list []string) string {
 	return strings.Join(list[:len(list)-1], ", ") + " or " + list[len(list)-1]
 }
 
+// isZero reports whether v, or what it points at, is the zero value.
 func isZero(v any) bool {
-	return reflect.ValueOf(v).IsZero()
+	return reflect.Indirect(reflect.ValueOf(v)).IsZero()
 }
 
 // redacted is what DisplayTarget shows instead of a URL password; the same
 // as net/url's URL.Redacted.
 const redacted = "xxxxx"
 
-// DisplayTarget returns the target as it may appear in logs, alerts, spans,
-// metrics and /status: a URL's userinfo password is replaced by "xxxxx"
-// (http://user:xxxxx@host/). Use it everywhere instead of Target.
+// DisplayTarget is the target with any URL password replaced by "xxxxx": use it everywhere instead of Target.
 func (c *Check) DisplayTarget() string {
+	// Logs, alerts, spans, metrics and /status all show this form
+	// (http://user:xxxxx@host/).
 	return RedactURL(c.Target)
 }
 
-// RedactURL replaces the password in s's userinfo, if any, by "xxxxx". It
-// also handles strings url.Parse rejects, so a malformed target never leaks.
+// RedactURL replaces the password in s's userinfo, if any, by "xxxxx", even where url.Parse fails.
 func RedactURL(s string) string {
+	// Strings url.Parse rejects are handled too, so a malformed target never
+	// leaks.
 	if !strings.Contains(s, "://") {
 		// host:port targets: url.Parse would read "A:1" as scheme "a" and lower-case it.
 		return s
@@ -549,9 +549,9 @@ func RedactURL(s string) string {
 }
 
 // String describes the check without secrets: name, type and display target.
-// It keeps fmt's %v of a Check (or of a struct holding one) from printing
-// header values, bodies or passwords.
 func (c Check) String() string {
+	// It keeps fmt's %v of a Check (or of a struct holding one) from
+	// printing header values, bodies or passwords.
 	return fmt.Sprintf("%s (%s %s)", c.Name, c.Type, c.DisplayTarget())
 }
 

@@ -12,23 +12,21 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// DefaultDebounce is how long a watched directory must be quiet before the
-// checks file is read again.
+// DefaultDebounce is how long a watched directory must be quiet before the file is read again.
 const DefaultDebounce = 100 * time.Millisecond
 
-// Watcher reloads a checks file when Trigger fires (main sends SIGHUP there)
-// and when the file changes on disk. It watches the file's directory, not
-// the file, so it sees editors' rename-over saves and Kubernetes ConfigMap
-// updates (an atomic swap of the "..data" symlink), which a watch on the
-// file itself would lose. Bursts of events are debounced; a change that
-// leaves the bytes as they were is not applied again. A missing, unreadable
-// or invalid file keeps the current checks: the error goes to Report once
-// per distinct message.
-//
-// A ConfigMap mounted with subPath never changes in the pod; only SIGHUP
-// after a restart-free update of such a file would help, and Kubernetes
-// does not do that.
+// Watcher reloads a checks file on Trigger (SIGHUP) and on changes on disk; a bad file keeps the current checks.
 type Watcher struct {
+	// It watches the file's directory, not the file, so it sees editors'
+	// rename-over saves and Kubernetes ConfigMap updates (an atomic swap of
+	// the "..data" symlink), which a watch on the file itself would lose.
+	// Bursts of events are debounced; a change that leaves the bytes as they
+	// were is not applied again. A missing, unreadable or invalid file keeps
+	// the current checks: the error goes to Report once per distinct message.
+	// A ConfigMap mounted with subPath never changes in the pod; only SIGHUP
+	// after a restart-free update of such a file would help, and Kubernetes
+	// does not do that.
+
 	// Path is the checks file.
 	Path string
 	// Current is the configuration already in use, as returned by Load. A
@@ -56,18 +54,18 @@ type Watcher struct {
 	Debounce time.Duration
 }
 
-// Watch runs a Watcher for path with no Current (see Watcher.Current): the
-// file's content when Watch starts counts as already applied. It returns
-// when ctx is done.
+// Watch runs a Watcher for path, taking the file's content at the start as applied, until ctx is done.
 func Watch(ctx context.Context, path string, trigger <-chan struct{}, apply func(*File), report func(error)) error {
+	// No Current (see Watcher.Current): the content when Watch starts counts
+	// as already applied.
 	w := &Watcher{Path: path, Trigger: trigger, Apply: apply, Report: report}
 	return w.Run(ctx)
 }
 
-// Run watches until ctx is done and then returns nil. It returns an error
-// only when Apply is nil. If the directory cannot be watched, Run reports
-// that and goes on reloading on Trigger alone.
+// Run watches until ctx is done and returns nil; it fails only when Apply is nil.
 func (w *Watcher) Run(ctx context.Context) error {
+	// If the directory cannot be watched, Run reports that and goes on
+	// reloading on Trigger alone.
 	if w.Apply == nil {
 		return errors.New("config: Watcher.Apply is nil")
 	}

@@ -5,12 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"net"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,55 +19,171 @@ import (
 	"github.com/goccy/go-yaml/parser"
 )
 
-// Keys of the YAML format, in the order the docs list them.
-var (
-	topKeys      = []string{"defaults", "checks"}
-	defaultsKeys = []string{"interval", "timeout", "jitter", "failure_threshold", "success_threshold"}
-	checkKeys    = []string{"name", "type", "target", "interval", "timeout", "jitter", "failure_threshold", "success_threshold", "each_address", "max_addresses", "http", "tcp", "tls", "dns", "grpc"}
-	httpKeys     = []string{"method", "headers", "body", "valid_status_codes", "body_matches", "body_not_matches", "header_matches", "follow_redirects", "max_redirects", "basic_auth"}
-	basicKeys    = []string{"username", "password", "password_file"}
-	matchKeys    = []string{"header", "regexp"}
-	tcpKeys      = []string{"send", "expect", "tls"}
-	tlsKeys      = []string{"insecure_skip_verify", "ca_file", "server_name", "min_days_left"}
-	dnsKeys      = []string{"server", "record_type", "expected_answers"}
-	grpcKeys     = []string{"service", "tls"}
-)
+// The YAML format is a set of tagged structs that goccy/go-yaml decodes,
+// resolving anchors, aliases and merge keys. Leaves are kept as ast.Node
+// and typed below, and mappings and lists are wrapped in obj and list,
+// which record a value of the wrong shape instead of failing: one bad value
+// never stops the decode, so every problem in the file is reported at
+// once. The struct tags are the one schema: unknown keys are found by
+// comparing a mapping's keys with them. yaml.Strict is not used because it
+// stops at the first unknown key.
 
-// The YAML is parsed into goccy/go-yaml's syntax tree and mapped onto the
-// types here by hand rather than with yaml.Unmarshal: the tree gives every
-// key's line, so each error names its exact field path and line in our
-// format, and all problems are collected instead of stopping at the first.
+// fileYAML is the whole file.
+type fileYAML struct {
+	Defaults obj[timingYAML]      `yaml:"defaults"`
+	Checks   list[obj[checkYAML]] `yaml:"checks"`
+}
+
+// extensionPrefix marks top-level keys that are ignored, as x-* keys in
+// docker-compose files: a place to define YAML anchors for checks to merge.
+func (fileYAML) extensionPrefix() string { return "x-" }
+
+// timingYAML is the defaults block, and the same keys in a check.
+type timingYAML struct {
+	Interval         ast.Node `yaml:"interval"`          // a duration with a unit
+	Timeout          ast.Node `yaml:"timeout"`           // inherited: capped at half a shorter interval
+	Jitter           ast.Node `yaml:"jitter"`            // a fraction of the interval
+	FailureThreshold ast.Node `yaml:"failure_threshold"` // failed runs before ALERT
+	SuccessThreshold ast.Node `yaml:"success_threshold"` // passed runs before NOTICE
+}
+
+// checkYAML is one item of the checks list.
+type checkYAML struct {
+	Name         ast.Node      `yaml:"name"`
+	Type         ast.Node      `yaml:"type"`
+	Target       ast.Node      `yaml:"target"`
+	Timing       timingYAML    `yaml:",inline"`
+	EachAddress  ast.Node      `yaml:"each_address"`
+	MaxAddresses ast.Node      `yaml:"max_addresses"`
+	HTTP         obj[httpYAML] `yaml:"http"`
+	TCP          obj[tcpYAML]  `yaml:"tcp"`
+	TLS          obj[tlsYAML]  `yaml:"tls"`
+	DNS          obj[dnsYAML]  `yaml:"dns"`
+	GRPC         obj[grpcYAML] `yaml:"grpc"`
+}
+
+// httpYAML is the http block: request, expectations, redirects, credentials.
+type httpYAML struct {
+	Method           ast.Node                   `yaml:"method"`
+	Headers          obj[map[string]ast.Node]   `yaml:"headers"`
+	Body             ast.Node                   `yaml:"body"`
+	ValidStatusCodes list[ast.Node]             `yaml:"valid_status_codes"`
+	BodyMatches      list[ast.Node]             `yaml:"body_matches"`
+	BodyNotMatches   list[ast.Node]             `yaml:"body_not_matches"`
+	HeaderMatches    list[obj[headerMatchYAML]] `yaml:"header_matches"`
+	FollowRedirects  ast.Node                   `yaml:"follow_redirects"`
+	MaxRedirects     ast.Node                   `yaml:"max_redirects"`
+	BasicAuth        obj[basicAuthYAML]         `yaml:"basic_auth"`
+}
+
+// basicAuthYAML is http.basic_auth; password and password_file exclude each other.
+type basicAuthYAML struct {
+	Username     ast.Node `yaml:"username"`
+	Password     ast.Node `yaml:"password"`
+	PasswordFile ast.Node `yaml:"password_file"`
+}
+
+// headerMatchYAML is one item of http.header_matches.
+type headerMatchYAML struct {
+	Header ast.Node `yaml:"header"`
+	Regexp ast.Node `yaml:"regexp"`
+}
+
+// tcpYAML is the tcp block: what to send, what to expect back, TLS or not.
+type tcpYAML struct {
+	Send   ast.Node `yaml:"send"`   // may hold ${env:...} and ${file:...} secrets
+	Expect ast.Node `yaml:"expect"` // a regular expression for the first bytes back
+	TLS    ast.Node `yaml:"tls"`
+}
+
+// tlsYAML is the tls block, for every type that speaks TLS.
+type tlsYAML struct {
+	InsecureSkipVerify ast.Node `yaml:"insecure_skip_verify"`
+	CAFile             ast.Node `yaml:"ca_file"` // read and checked while loading
+	ServerName         ast.Node `yaml:"server_name"`
+	MinDaysLeft        ast.Node `yaml:"min_days_left"` // 0: off
+}
+
+// dnsYAML is the dns block: resolver, record type, expected answers.
+type dnsYAML struct {
+	Server          ast.Node       `yaml:"server"`
+	RecordType      ast.Node       `yaml:"record_type"`
+	ExpectedAnswers list[ast.Node] `yaml:"expected_answers"`
+}
+
+// grpcYAML is the grpc block: health service name, TLS or not.
+type grpcYAML struct {
+	Service ast.Node `yaml:"service"`
+	TLS     ast.Node `yaml:"tls"`
+}
+
+// obj is a mapping of the format: v holds the decoded fields, keys every
+// key (merges expanded) with its value. set is false when the key is
+// absent or null; err is set when the value is not a mapping.
+type obj[T any] struct {
+	v    T
+	set  bool
+	keys map[string]ast.Node
+	err  error
+}
+
+// UnmarshalYAML never fails, so that the rest of the file is still decoded.
+// (The library does not call it for null.)
+func (o *obj[T]) UnmarshalYAML(unmarshal func(any) error) error {
+	o.set = true
+	if o.err = unmarshal(&o.keys); o.err == nil {
+		o.err = unmarshal(&o.v)
+	}
+	return nil
+}
+
+// list is a sequence of the format; node as in obj.
+type list[T any] struct {
+	items []T
+	node  ast.Node
+	err   error
+}
+
+// UnmarshalYAML never fails, so that the rest of the file is still decoded.
+func (l *list[T]) UnmarshalYAML(unmarshal func(any) error) error {
+	if err := unmarshal(&l.node); err != nil {
+		l.err = err
+		return nil
+	}
+	if _, ok := l.node.(*ast.SequenceNode); ok {
+		if err := unmarshal(&l.items); err != nil {
+			l.err = err
+		}
+	}
+	return nil
+}
+
+// yamlKeys lists the keys a struct of the format accepts, from its tags.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case opts == "inline":
+			keys = append(keys, yamlKeys(f.Type)...)
+		case name != "":
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
 
 type yamlDecoder struct {
 	l       *errList
-	pos     map[string]int // field path -> line of its key (or list item)
-	anchors map[string][]ast.Node
+	file    *ast.File
+	body    ast.Node
 	res     secretResolver
-}
-
-// entry is one key of a mapping, merge keys already expanded.
-type entry struct {
-	key   string
-	line  int
-	value ast.Node // nil or *ast.NullNode means "not set"
-}
-
-// obj is a decoded mapping at a field path.
-type obj struct {
-	d    *yamlDecoder
-	path string
-	line int
-	fs   map[string]entry
-}
-
-type defaults struct {
-	interval, timeout time.Duration
-	jitter            float64
-	failure, success  int
+	given   map[string]bool     // field paths the file sets to a non-null value
+	anchors map[string]ast.Node // by name, the last of each
 }
 
 func parseYAML(path string, data []byte, res secretResolver) (*File, error) {
-	d := &yamlDecoder{l: newErrList(path), pos: map[string]int{}, anchors: map[string][]ast.Node{}, res: res}
+	d := &yamlDecoder{l: newErrList(path), res: res, given: map[string]bool{}, anchors: map[string]ast.Node{}}
 	file, err := safeParse(data)
 	if err != nil {
 		line, msg := 0, err.Error()
@@ -81,37 +197,60 @@ func parseYAML(path string, data []byte, res secretResolver) (*File, error) {
 		d.l.add(line, "", ErrSyntax, "invalid YAML: %s", msg)
 		return nil, d.l.err()
 	}
-	var body ast.Node
+	d.file = file
 	for _, doc := range file.Docs {
 		if doc == nil || doc.Body == nil {
 			continue
 		}
-		if body != nil {
+		if d.body != nil {
 			d.l.add(lineOf(doc.Body), "", ErrSyntax, "more than one YAML document")
 			return nil, d.l.err()
 		}
-		body = doc.Body
+		d.body = doc.Body
 	}
-	if body == nil {
+	if d.body == nil {
 		d.l.add(0, "", ErrMissingField, `empty file (want a "checks" list)`)
 		return nil, d.l.err()
 	}
-	d.collectAnchors(body, 0)
-
-	top, ok := d.object(body, "", topKeys, `must be a mapping with a "checks" list`)
-	if !ok {
+	d.prepare()
+	var top obj[fileYAML]
+	if err := safeDecode(d.body, &top); err != nil {
+		d.l.add(lineOf(d.body), "", ErrSyntax, "invalid YAML: %s", yamlMessage(err))
 		return nil, d.l.err()
 	}
-	def := d.defaults(top)
-	f := &File{Path: path}
-	list, ok := top.list("checks")
+	if !openObj(d, &top, "", `must be a mapping with a "checks" list`) {
+		if !top.set {
+			d.l.add(lineOf(d.body), "", ErrWrongType, `must be a mapping with a "checks" list`)
+		}
+		return nil, d.l.err()
+	}
+	f := d.checks(&top.v, d.defaults(&top.v.Defaults))
+	if err := d.l.err(); err != nil {
+		return nil, err
+	}
+	f.Path = path
+	return f, nil
+}
+
+func (d *yamlDecoder) checks(top *fileYAML, def Check) *File {
+	f := &File{}
+	items, ok := top.Checks.get(d, "checks")
 	if !ok && !d.l.covered("checks") {
-		d.l.add(top.line, "checks", ErrMissingField, "required (use [] for none)")
+		d.l.add(d.lineFor(""), "checks", ErrMissingField, "required (use [] for none)")
 	}
 	names := map[string]int{}
-	for i, n := range list {
+	for i := range items {
 		p := indexPath("checks", i)
-		c, ok := d.check(n, p, def)
+		if !items[i].set || items[i].err != nil {
+			// Reported at the item's own line, even when it is an alias.
+			line := d.lineFor(p)
+			if seq, ok := top.Checks.node.(*ast.SequenceNode); ok && i < len(seq.Values) {
+				line = lineOf(seq.Values[i])
+			}
+			d.l.add(line, p, ErrWrongType, "must be a mapping")
+			continue
+		}
+		c, ok := d.check(&items[i], p, def)
 		if !ok {
 			continue
 		}
@@ -131,48 +270,11 @@ func parseYAML(path string, data []byte, res secretResolver) (*File, error) {
 		}
 		f.Checks = append(f.Checks, c)
 	}
-	if err := d.l.err(); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return f
 }
 
-// collectAnchors records every anchor under n. It walks the tree itself:
-// goccy's ast.Walk (behind ast.FilterFile) panics on the nil nodes some
-// inputs leave in the tree (found by FuzzParseYAML: "00\n---").
-func (d *yamlDecoder) collectAnchors(n ast.Node, depth int) {
-	if n == nil || depth > maxDepth {
-		return
-	}
-	switch v := n.(type) {
-	case *ast.AnchorNode:
-		if v.Name != nil && v.Name.GetToken() != nil {
-			name := v.Name.GetToken().Value
-			d.anchors[name] = append(d.anchors[name], v)
-		}
-		d.collectAnchors(v.Value, depth+1)
-	case *ast.TagNode:
-		d.collectAnchors(v.Value, depth+1)
-	case *ast.MappingNode:
-		for _, mv := range v.Values {
-			if mv != nil {
-				d.collectAnchors(mv.Key, depth+1)
-				d.collectAnchors(mv.Value, depth+1)
-			}
-		}
-	case *ast.MappingValueNode:
-		d.collectAnchors(v.Key, depth+1)
-		d.collectAnchors(v.Value, depth+1)
-	case *ast.MappingKeyNode:
-		d.collectAnchors(v.Value, depth+1)
-	case *ast.SequenceNode:
-		for _, item := range v.Values {
-			d.collectAnchors(item, depth+1)
-		}
-	}
-}
-
-// maxDepth bounds the anchor walk; the schema itself is at most six deep.
+// maxDepth bounds nesting (the schema itself is at most six deep) so a
+// hostile file cannot exhaust the stack.
 const maxDepth = 1000
 
 const yamlParserPanicMsg = "the YAML parser failed on this input"
@@ -189,266 +291,337 @@ func safeParse(data []byte) (f *ast.File, err error) {
 	return parser.ParseBytes(data, 0)
 }
 
-func (d *yamlDecoder) defaults(top *obj) defaults {
-	def := defaults{
-		interval: DefaultInterval,
-		timeout:  DefaultTimeout,
-		jitter:   DefaultJitter,
-		failure:  DefaultFailureThreshold,
-		success:  DefaultSuccessThreshold,
-	}
-	o, ok := top.sub("defaults", defaultsKeys)
-	if !ok {
-		return def
-	}
-	// An invalid default is reported here once, and the built-in value is
-	// used instead so the error is not repeated for every check.
-	if v, ok := o.duration("interval"); ok {
-		if v < MinInterval {
-			o.fail("interval", ErrInvalidValue, "must be at least %s", MinInterval)
-		} else {
-			def.interval = v
+// safeDecode decodes the parsed tree into v, a panic becoming an error as
+// in safeParse. The parser has already rejected repeated keys; allowing
+// them here lets an explicit key override one merged in with <<.
+func safeDecode(n ast.Node, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.New(yamlParserPanicMsg)
 		}
+	}()
+	return yaml.NodeToValue(n, v, yaml.AllowDuplicateMapKey())
+}
+
+func yamlMessage(err error) string {
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		return ye.GetMessage()
 	}
-	if v, ok := o.duration("timeout"); ok {
+	return err.Error()
+}
+
+// openObj reports what is wrong with the shape of o at path: not a
+// mapping, a failed merge, unknown keys. ok is false when o is absent,
+// null or not usable.
+func openObj[T any](d *yamlDecoder, o *obj[T], path, notMapping string) bool {
+	if !o.set {
+		return false
+	}
+	if o.err != nil {
+		// Merges were checked by prepare: the value is not a mapping.
+		d.fail(path, ErrWrongType, "%s", notMapping)
+		return false
+	}
+	t := reflect.TypeFor[T]()
+	known, prefix := []string(nil), ""
+	if t.Kind() == reflect.Struct {
+		known = yamlKeys(t)
+	}
+	if e, ok := any(o.v).(interface{ extensionPrefix() string }); ok {
+		prefix = e.extensionPrefix()
+	}
+	// Map order is fine: errors are sorted by line when reported.
+	for k, n := range o.keys {
+		field := joinPath(path, k)
 		switch {
-		case v <= 0:
-			o.fail("timeout", ErrInvalidValue, "must be greater than 0")
-		case v >= def.interval:
-			o.fail("timeout", ErrInvalidValue, "must be less than interval (%s)", def.interval)
-		default:
-			def.timeout = v
+		case known != nil && !slices.Contains(known, k) && (prefix == "" || !strings.HasPrefix(k, prefix)):
+			d.l.add(d.lineFor(field), field, ErrUnknownField, "unknown field%s", suggest(k, known))
+		case !isNull(n):
+			d.given[field] = true
 		}
 	}
-	if v, ok := o.float("jitter"); ok {
-		if v < 0 || v > MaxJitter {
-			o.fail("jitter", ErrInvalidValue, "must be between 0 and %g", MaxJitter)
-		} else {
-			def.jitter = v
-		}
+	return true
+}
+
+// sortedKeys lists a mapping's keys in file order.
+func (d *yamlDecoder) sortedKeys(m map[string]ast.Node, path string) []string {
+	lines := make(map[string]int, len(m))
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+		lines[k] = d.lineFor(joinPath(path, k))
 	}
-	for _, t := range []struct {
-		key string
-		dst *int
-	}{{"failure_threshold", &def.failure}, {"success_threshold", &def.success}} {
-		if v, ok := o.integer(t.key); ok {
-			if v < 1 {
-				o.fail(t.key, ErrInvalidValue, "must be at least 1")
-			} else {
-				*t.dst = v
-			}
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(lines[a], lines[b]), strings.Compare(a, b))
+	})
+	return keys
+}
+
+// get returns the items; ok is false when absent, null or not a list.
+func (l *list[T]) get(d *yamlDecoder, path string) ([]T, bool) {
+	if l.node == nil {
+		return nil, false
+	}
+	if _, ok := l.node.(*ast.SequenceNode); !ok || l.err != nil {
+		d.l.add(d.lineFor(path), path, ErrWrongType, "must be a list")
+		return nil, false
+	}
+	return l.items, true
+}
+
+// defaults reads the defaults block into a Check holding the inherited
+// values. It is validated by the checks' own rules (problems); an invalid
+// default is reported once, and the built-in value used instead so the
+// error is not repeated for every check.
+func (d *yamlDecoder) defaults(o *obj[timingYAML]) Check {
+	builtin := Check{Interval: DefaultInterval, Timeout: DefaultTimeout, Jitter: DefaultJitter,
+		FailureThreshold: DefaultFailureThreshold, SuccessThreshold: DefaultSuccessThreshold}
+	if !openObj(d, o, "defaults", "must be a mapping") {
+		return builtin
+	}
+	def := builtin
+	d.timing(&o.v, "defaults", &def)
+	for _, p := range def.problems() {
+		field := joinPath("defaults", p.field)
+		if !d.given[field] || d.l.covered(field) {
+			continue
+		}
+		d.l.add(d.lineFor(field), field, p.kind, "%s", p.msg)
+		switch p.field {
+		case "interval":
+			def.Interval = builtin.Interval
+		case "timeout":
+			def.Timeout = builtin.Timeout
+		case "jitter":
+			def.Jitter = builtin.Jitter
+		case "failure_threshold":
+			def.FailureThreshold = builtin.FailureThreshold
+		case "success_threshold":
+			def.SuccessThreshold = builtin.SuccessThreshold
 		}
 	}
 	return def
 }
 
-func (d *yamlDecoder) check(n ast.Node, path string, def defaults) (Check, bool) {
-	o, ok := d.object(n, path, checkKeys, "must be a mapping")
-	if !ok {
-		return Check{}, false
-	}
-	var c Check
-	c.Name, _ = o.str("name")
-	if t, ok := o.str("type"); ok {
-		c.Type = strings.ToLower(t)
-	}
-	c.Target, _ = o.str("target")
-
-	c.Interval = def.interval
-	if v, ok := o.duration("interval"); ok {
+// timing reads the keys a check shares with the defaults block into c,
+// leaving the fields the file does not set alone.
+func (d *yamlDecoder) timing(r *timingYAML, path string, c *Check) {
+	if v, ok := d.duration(r.Interval, joinPath(path, "interval")); ok {
 		c.Interval = v
 	}
-	if v, ok := o.duration("timeout"); ok {
+	if v, ok := d.duration(r.Timeout, joinPath(path, "timeout")); ok {
 		c.Timeout = v
-	} else {
-		c.Timeout = inheritedTimeout(def.timeout, c.Interval)
 	}
-	c.Jitter = def.jitter
-	if v, ok := o.float("jitter"); ok {
+	if v, ok := d.float(r.Jitter, joinPath(path, "jitter")); ok {
 		c.Jitter = v
 	}
-	c.FailureThreshold = def.failure
-	if v, ok := o.integer("failure_threshold"); ok {
+	if v, ok := d.integer(r.FailureThreshold, joinPath(path, "failure_threshold")); ok {
 		c.FailureThreshold = v
 	}
-	c.SuccessThreshold = def.success
-	if v, ok := o.integer("success_threshold"); ok {
+	if v, ok := d.integer(r.SuccessThreshold, joinPath(path, "success_threshold")); ok {
 		c.SuccessThreshold = v
 	}
-	c.EachAddress, _ = o.boolean("each_address")
-	if v, ok := o.integer("max_addresses"); ok {
-		c.MaxAddresses = v
-	} else if c.EachAddress {
-		c.MaxAddresses = DefaultMaxAddresses
-	}
+}
 
-	known := slices.Contains(types, c.Type)
-	// block returns the options block key if it is set and usable by this
-	// check's type; with an unknown type the type error says it all.
-	block := func(key string, keys []string, usable bool, msg string) (*obj, bool) {
-		if !o.has(key) || !known {
-			return nil, false
+func (d *yamlDecoder) check(o *obj[checkYAML], path string, def Check) (Check, bool) {
+	if !openObj(d, o, path, "must be a mapping") {
+		return Check{}, false
+	}
+	r := &o.v
+	var c Check
+	c.Name, _ = d.str(r.Name, joinPath(path, "name"))
+	if t, ok := d.str(r.Type, joinPath(path, "type")); ok {
+		c.Type = strings.ToLower(t)
+	}
+	c.Target, _ = d.str(r.Target, joinPath(path, "target"))
+	c.Interval, c.Jitter = def.Interval, def.Jitter
+	c.FailureThreshold, c.SuccessThreshold = def.FailureThreshold, def.SuccessThreshold
+	d.timing(&r.Timing, path, &c)
+	if !d.given[joinPath(path, "timeout")] {
+		c.Timeout = inheritedTimeout(def.Timeout, c.Interval)
+	}
+	c.EachAddress, _ = d.boolean(r.EachAddress, joinPath(path, "each_address"))
+	c.MaxAddresses, _ = d.integer(r.MaxAddresses, joinPath(path, "max_addresses"))
+
+	// A type's own block is read first: tcp.tls and grpc.tls decide whether
+	// the tls block is usable. With an unknown type the type error says it all.
+	if typ, known := lookupType(c.Type); known {
+		if typ.decodeYAML != nil {
+			typ.decodeYAML(d, r, joinPath(path, typ.section), &c)
 		}
-		if !usable {
-			o.fail(key, ErrInvalidValue, "%s", msg)
-			return nil, false
+		unused := map[string]bool{}
+		for _, p := range c.unusedSections(func(s string) bool { return d.given[joinPath(path, s)] }) {
+			field := joinPath(path, p.field)
+			unused[p.field] = true
+			d.l.add(d.lineFor(field), field, p.kind, "%s", p.msg)
 		}
-		return o.sub(key, keys)
+		if !unused["tls"] {
+			c.TLS = d.tlsOptions(&r.TLS, joinPath(path, "tls"))
+		}
 	}
-	if b, ok := block("tcp", tcpKeys, c.Type == TypeTCP, "only used by tcp checks"); ok {
-		c.TCP = d.tcpOptions(b)
-	}
-	if b, ok := block("grpc", grpcKeys, c.Type == TypeGRPC, "only used by grpc checks"); ok {
-		c.GRPC.Service, _ = b.str("service")
-		c.GRPC.UseTLS, _ = b.boolean("tls")
-	}
-	if b, ok := block("dns", dnsKeys, c.Type == TypeDNS, "only used by dns checks"); ok {
-		c.DNS = d.dnsOptions(b)
-	}
-	if c.Type == TypeDNS && c.DNS.RecordType == "" {
-		c.DNS.RecordType = DefaultRecordType
-	}
-	if c.Type == TypeHTTP {
-		c.HTTP = HTTPOptions{Method: DefaultMethod, MaxRedirects: DefaultMaxRedirects}
-	}
-	if b, ok := block("http", httpKeys, c.Type == TypeHTTP, "only used by http checks"); ok {
-		c.HTTP = d.httpOptions(b)
-	}
-	if b, ok := block("tls", tlsKeys, c.usesTLS(), tlsUnusedMsg); ok {
-		c.TLS = d.tlsOptions(b)
-	}
+	c.applyDefaults(func(field string) bool { return d.given[subPath(path, field)] })
 	return c, true
 }
 
-func (d *yamlDecoder) httpOptions(o *obj) HTTPOptions {
-	h := HTTPOptions{Method: DefaultMethod}
-	if m, ok := o.str("method"); ok {
+func (d *yamlDecoder) httpOptions(o *obj[httpYAML], path string) HTTPOptions {
+	var h HTTPOptions
+	if !openObj(d, o, path, "must be a mapping") {
+		return h
+	}
+	r := &o.v
+	at := func(key string) string { return joinPath(path, key) }
+	if m, ok := d.str(r.Method, at("method")); ok {
 		h.Method = strings.ToUpper(m)
 	}
-	if hs, ok := o.sub("headers", nil); ok {
-		h.Headers = make(map[string]string, len(hs.fs))
-		first := map[string]int{} // canonical name -> line
-		for _, k := range hs.keys() {
-			ck := http.CanonicalHeaderKey(k)
-			if line, dup := first[ck]; dup {
-				hs.fail(k, ErrDuplicate, "same header as line %d", line)
-				continue
-			}
-			first[ck] = hs.fs[k].line
-			if v, ok := hs.secret(k); ok {
-				h.Headers[k] = v
-			} else if !hs.covered(k) {
-				h.Headers[k] = ""
-			}
+	h.Headers = d.headers(&r.Headers, at("headers"))
+	h.Body, _ = d.secret(r.Body, at("body"))
+	codes, _ := r.ValidStatusCodes.get(d, at("valid_status_codes"))
+	for i, n := range codes {
+		if v, ok := d.integer(n, indexPath(at("valid_status_codes"), i)); ok {
+			h.ValidStatusCodes = append(h.ValidStatusCodes, v)
 		}
 	}
-	h.Body, _ = o.secret("body")
-	if items, ok := o.list("valid_status_codes"); ok {
-		for i, n := range items {
-			if v, ok := d.integer(n, indexPath(o.path+".valid_status_codes", i)); ok {
-				h.ValidStatusCodes = append(h.ValidStatusCodes, v)
-			}
+	h.BodyMatches = d.regexps(&r.BodyMatches, at("body_matches"))
+	h.BodyNotMatches = d.regexps(&r.BodyNotMatches, at("body_not_matches"))
+	matches, _ := r.HeaderMatches.get(d, at("header_matches"))
+	for i := range matches {
+		p := indexPath(at("header_matches"), i)
+		m := &matches[i]
+		if !m.set {
+			d.l.add(d.lineFor(p), p, ErrWrongType, "must be a mapping with header and regexp")
+			continue
 		}
-	}
-	h.BodyMatches = o.regexps("body_matches")
-	h.BodyNotMatches = o.regexps("body_not_matches")
-	if items, ok := o.list("header_matches"); ok {
-		for i, n := range items {
-			m, ok := d.object(n, indexPath(o.path+".header_matches", i), matchKeys, "must be a mapping with header and regexp")
-			if !ok {
-				continue
-			}
-			var hm HeaderMatch
-			hm.Header, _ = m.str("header")
-			hm.Regexp, _ = m.regexp("regexp")
-			h.HeaderMatches = append(h.HeaderMatches, hm)
+		if !openObj(d, m, p, "must be a mapping with header and regexp") {
+			continue
 		}
+		var hm HeaderMatch
+		hm.Header, _ = d.str(m.v.Header, joinPath(p, "header"))
+		hm.Regexp, _ = d.regexp(m.v.Regexp, joinPath(p, "regexp"))
+		h.HeaderMatches = append(h.HeaderMatches, hm)
 	}
-	if v, ok := o.boolean("follow_redirects"); ok {
+	if v, ok := d.boolean(r.FollowRedirects, at("follow_redirects")); ok {
 		h.NoFollowRedirects = !v
 	}
-	if v, ok := o.integer("max_redirects"); ok {
-		h.MaxRedirects = v
-	} else if !h.NoFollowRedirects {
-		h.MaxRedirects = DefaultMaxRedirects
-	}
-	if b, ok := o.sub("basic_auth", basicKeys); ok {
-		var a BasicAuth
-		a.Username, _ = b.secret("username")
-		pw, hasPW := b.secret("password")
-		if b.has("password_file") {
-			if hasPW || b.covered("password") {
-				b.fail("password_file", ErrInvalidValue, "set either password or password_file, not both")
-			} else if p, ok := b.str("password_file"); ok {
-				data, err := readSmallFile(d.res.path(p))
-				if err != nil {
-					b.fail("password_file", ErrSecret, "%v", err)
-				}
-				pw = trimNewline(string(data))
-			}
-		}
-		a.Password = pw
-		h.BasicAuth = &a
-	}
+	h.MaxRedirects, _ = d.integer(r.MaxRedirects, at("max_redirects"))
+	h.BasicAuth = d.basicAuth(&r.BasicAuth, at("basic_auth"))
 	return h
 }
 
-func (d *yamlDecoder) tcpOptions(o *obj) TCPOptions {
+func (d *yamlDecoder) headers(o *obj[map[string]ast.Node], path string) map[string]string {
+	if !openObj(d, o, path, "must be a mapping") {
+		return nil
+	}
+	hs := make(map[string]string, len(o.v))
+	first := map[string]int{} // canonical name -> line
+	for _, k := range d.sortedKeys(o.v, path) {
+		field := joinPath(path, k)
+		ck := http.CanonicalHeaderKey(k)
+		if line, dup := first[ck]; dup {
+			d.fail(field, ErrDuplicate, "same header as line %d", line)
+			continue
+		}
+		first[ck] = d.lineFor(field)
+		if v, ok := d.secret(o.v[k], field); ok {
+			hs[k] = v
+		} else if !d.l.covered(field) {
+			hs[k] = ""
+		}
+	}
+	return hs
+}
+
+func (d *yamlDecoder) basicAuth(o *obj[basicAuthYAML], path string) *BasicAuth {
+	if !openObj(d, o, path, "must be a mapping") {
+		return nil
+	}
+	r := &o.v
+	var a BasicAuth
+	a.Username, _ = d.secret(r.Username, joinPath(path, "username"))
+	pw, hasPW := d.secret(r.Password, joinPath(path, "password"))
+	if field := joinPath(path, "password_file"); d.given[field] {
+		if hasPW || d.l.covered(joinPath(path, "password")) {
+			d.fail(field, ErrInvalidValue, "set either password or password_file, not both")
+		} else if p, ok := d.str(r.PasswordFile, field); ok {
+			data, err := readSmallFile(d.res.path(p))
+			if err != nil {
+				d.fail(field, ErrSecret, "%v", err)
+			}
+			pw = trimNewline(string(data))
+		}
+	}
+	a.Password = pw
+	return &a
+}
+
+func (d *yamlDecoder) tcpOptions(o *obj[tcpYAML], path string) TCPOptions {
 	var t TCPOptions
-	t.Send, _ = o.secret("send")
-	t.Expect, _ = o.regexp("expect")
-	t.UseTLS, _ = o.boolean("tls")
+	if openObj(d, o, path, "must be a mapping") {
+		t.Send, _ = d.secret(o.v.Send, joinPath(path, "send"))
+		t.Expect, _ = d.regexp(o.v.Expect, joinPath(path, "expect"))
+		t.UseTLS, _ = d.boolean(o.v.TLS, joinPath(path, "tls"))
+	}
 	return t
 }
 
-func (d *yamlDecoder) dnsOptions(o *obj) DNSOptions {
-	var opts DNSOptions
-	if s, ok := o.str("server"); ok {
-		opts.Server = s
-		// A resolver without a port means port 53.
-		if net.ParseIP(s) != nil || !strings.Contains(s, ":") {
-			opts.Server = net.JoinHostPort(s, "53")
-		}
+func (d *yamlDecoder) grpcOptions(o *obj[grpcYAML], path string) GRPCOptions {
+	var g GRPCOptions
+	if openObj(d, o, path, "must be a mapping") {
+		g.Service, _ = d.str(o.v.Service, joinPath(path, "service"))
+		g.UseTLS, _ = d.boolean(o.v.TLS, joinPath(path, "tls"))
 	}
-	if rt, ok := o.str("record_type"); ok {
+	return g
+}
+
+func (d *yamlDecoder) dnsOptions(o *obj[dnsYAML], path string) DNSOptions {
+	var opts DNSOptions
+	if !openObj(d, o, path, "must be a mapping") {
+		return opts
+	}
+	opts.Server, _ = d.str(o.v.Server, joinPath(path, "server"))
+	if rt, ok := d.str(o.v.RecordType, joinPath(path, "record_type")); ok {
 		opts.RecordType = strings.ToUpper(rt)
 	}
-	if items, ok := o.list("expected_answers"); ok {
-		for i, n := range items {
-			if s, ok := d.str(n, indexPath(o.path+".expected_answers", i)); ok {
-				opts.ExpectedAnswers = append(opts.ExpectedAnswers, s)
-			}
+	answers, _ := o.v.ExpectedAnswers.get(d, joinPath(path, "expected_answers"))
+	for i, n := range answers {
+		if s, ok := d.str(n, indexPath(joinPath(path, "expected_answers"), i)); ok {
+			opts.ExpectedAnswers = append(opts.ExpectedAnswers, s)
 		}
 	}
 	return opts
 }
 
-func (d *yamlDecoder) tlsOptions(o *obj) TLSOptions {
+func (d *yamlDecoder) tlsOptions(o *obj[tlsYAML], path string) TLSOptions {
 	var t TLSOptions
-	t.InsecureSkipVerify, _ = o.boolean("insecure_skip_verify")
-	if p, ok := o.str("ca_file"); ok {
+	if !openObj(d, o, path, "must be a mapping") {
+		return t
+	}
+	r := &o.v
+	t.InsecureSkipVerify, _ = d.boolean(r.InsecureSkipVerify, joinPath(path, "insecure_skip_verify"))
+	field := joinPath(path, "ca_file")
+	if p, ok := d.str(r.CAFile, field); ok {
 		t.CAFile = d.res.path(p)
 		// Read it now: a missing or empty CA file is a config error, not a
 		// failure of every run.
 		data, err := readSmallFile(t.CAFile)
 		switch {
 		case err != nil:
-			o.fail("ca_file", ErrInvalidValue, "%v", err)
+			d.fail(field, ErrInvalidValue, "%v", err)
 		case !x509.NewCertPool().AppendCertsFromPEM(data):
-			o.fail("ca_file", ErrInvalidValue, "no PEM certificate in %q", t.CAFile)
+			d.fail(field, ErrInvalidValue, "no PEM certificate in %q", t.CAFile)
 		}
 	}
-	t.ServerName, _ = o.str("server_name")
-	t.MinDaysLeft, _ = o.integer("min_days_left")
+	t.ServerName, _ = d.str(r.ServerName, joinPath(path, "server_name"))
+	t.MinDaysLeft, _ = d.integer(r.MinDaysLeft, joinPath(path, "min_days_left"))
 	return t
 }
 
-// lineFor finds the line of a field path, falling back to its closest
-// enclosing path that has one (a missing field is reported where its
-// mapping starts).
+// lineFor finds the line of a field path in the parsed tree, falling back
+// to its closest enclosing path that has one (a missing field is reported
+// where its mapping starts; a merged one where it is merged).
 func (d *yamlDecoder) lineFor(path string) int {
 	for path != "" {
-		if line, ok := d.pos[path]; ok {
+		if line := d.lineAt(path); line > 0 {
 			return line
 		}
 		i := strings.LastIndexAny(path, ".[")
@@ -457,22 +630,30 @@ func (d *yamlDecoder) lineFor(path string) int {
 		}
 		path = path[:i]
 	}
-	return 0
+	return lineOf(d.body)
 }
 
-func lineOf(n ast.Node) int {
-	if n == nil {
+// lineAt follows path one step at a time with the library's YAML paths,
+// looking through anchors, tags and aliases between steps; 0 when the path
+// is not written out in the file.
+func (d *yamlDecoder) lineAt(path string) int {
+	steps, ok := yamlPathSteps(path)
+	if !ok {
 		return 0
 	}
-	if tk := n.GetToken(); tk != nil {
-		return tk.Position.Line
+	n := d.body
+	for _, step := range steps {
+		next, err := step.FilterNode(d.unwrap(n))
+		if err != nil || next == nil {
+			return 0
+		}
+		n = next
 	}
-	return 0
+	return lineOf(n)
 }
 
-// resolve looks through anchors, tags and aliases to the node that holds
-// the value. A YAML alias refers to the latest anchor of its name before it.
-func (d *yamlDecoder) resolve(n ast.Node) (ast.Node, error) {
+// unwrap looks through anchors, tags and aliases to the node holding a value.
+func (d *yamlDecoder) unwrap(n ast.Node) ast.Node {
 	for range 64 {
 		switch v := n.(type) {
 		case *ast.AnchorNode:
@@ -480,26 +661,55 @@ func (d *yamlDecoder) resolve(n ast.Node) (ast.Node, error) {
 		case *ast.TagNode:
 			n = v.Value
 		case *ast.AliasNode:
-			if v.Value == nil {
-				return nil, errors.New("alias without a name")
+			if v.Value == nil || v.Value.GetToken() == nil {
+				return n
 			}
-			name := v.Value.GetToken().Value
-			var target ast.Node
-			at := v.GetToken().Position.Offset
-			for _, a := range d.anchors[name] {
-				if a.GetToken().Position.Offset < at {
-					target = a
-				}
-			}
-			if target == nil {
-				return nil, fmt.Errorf("unknown alias *%s", name)
-			}
-			n = target
+			n = d.anchors[v.Value.GetToken().Value]
 		default:
-			return n, nil
+			return n
 		}
 	}
-	return nil, errors.New("aliases nested too deeply")
+	return n
+}
+
+// yamlPathSteps turns a field path ("checks[0].http.headers[\"X Y\"]") into
+// one YAML path of the library per step.
+func yamlPathSteps(path string) ([]*yaml.Path, bool) {
+	var steps []*yaml.Path
+	root := func() *yaml.PathBuilder { return (&yaml.PathBuilder{}).Root() }
+	for path != "" {
+		switch {
+		case path[0] == '.':
+			path = path[1:]
+		case strings.HasPrefix(path, `["`):
+			q, err := strconv.QuotedPrefix(path[1:])
+			if err != nil {
+				return nil, false
+			}
+			key, _ := strconv.Unquote(q)
+			steps = append(steps, root().Child(key).Build())
+			path = strings.TrimPrefix(path[1+len(q):], "]")
+		case path[0] == '[':
+			end := strings.IndexByte(path, ']')
+			if end < 0 {
+				return nil, false
+			}
+			i, err := strconv.ParseUint(path[1:end], 10, 32)
+			if err != nil {
+				return nil, false
+			}
+			steps = append(steps, root().Index(uint(i)).Build())
+			path = path[end+1:]
+		default:
+			end := strings.IndexAny(path, ".[")
+			if end < 0 {
+				end = len(path)
+			}
+			steps = append(steps, root().Child(path[:end]).Build())
+			path = path[end:]
+		}
+	}
+	return steps, true
 }
 
 func isNull(n ast.Node) bool {
@@ -507,131 +717,154 @@ func isNull(n ast.Node) bool {
 	return n == nil || null
 }
 
-// value resolves n for the field at path; ok is false when it is null
-// (unset) or broken (error recorded).
-func (d *yamlDecoder) value(n ast.Node, path string) (ast.Node, bool) {
-	line := lineOf(n)
-	n, err := d.resolve(n)
-	if err != nil {
-		d.l.add(line, path, ErrSyntax, "%v", err)
+// leaf looks through tags to a leaf's value; ok is false when it is null
+// (unset) or an alias the library could not resolve (error recorded).
+func (d *yamlDecoder) leaf(n ast.Node, path string) (ast.Node, bool) {
+	for depth := 0; depth < maxDepth; depth++ {
+		t, ok := n.(*ast.TagNode)
+		if !ok {
+			break
+		}
+		n = t.Value
+	}
+	if a, ok := n.(*ast.AliasNode); ok {
+		name := ""
+		if a.Value != nil && a.Value.GetToken() != nil {
+			name = a.Value.GetToken().Value
+		}
+		d.l.add(d.lineFor(path), path, ErrSyntax, "unknown alias *%s", name)
 		return nil, false
 	}
 	return n, !isNull(n)
 }
 
-// object decodes a mapping at path whose keys must be among known (nil:
-// any key). Merge keys (<<: *anchor) are expanded; explicit keys win.
-func (d *yamlDecoder) object(n ast.Node, path string, known []string, notMapping string) (*obj, bool) {
-	line := lineOf(n)
-	if path != "" {
-		d.pos[path] = line
-	}
-	n, ok := d.value(n, path)
-	if !ok {
-		if !d.l.covered(path) {
-			d.l.add(line, path, ErrWrongType, "%s", notMapping)
-		}
-		return nil, false
-	}
-	m, ok := n.(*ast.MappingNode)
-	if !ok {
-		d.l.add(line, path, ErrWrongType, "%s", notMapping)
-		return nil, false
-	}
-	o := &obj{d: d, path: path, line: line, fs: map[string]entry{}}
-	var merged []entry
-	d.collect(m, path, o.fs, &merged, map[*ast.MappingNode]bool{}, true)
-	for _, e := range merged {
-		if _, ok := o.fs[e.key]; !ok {
-			o.fs[e.key] = e
-		}
-	}
-	for k, e := range o.fs {
-		field := joinPath(path, k)
-		d.pos[field] = e.line
-		if path == "" && strings.HasPrefix(k, "x-") {
-			// Top-level x-* keys are ignored, as in docker-compose files:
-			// a place to define YAML anchors for checks to merge (<<: *x).
-			delete(o.fs, k)
-			continue
-		}
-		if known != nil && !slices.Contains(known, k) {
-			d.l.add(e.line, field, ErrUnknownField, "unknown field%s", suggest(k, known))
-			delete(o.fs, k)
-		}
-	}
-	return o, true
+func (d *yamlDecoder) fail(path string, kind error, format string, args ...any) {
+	d.l.add(d.lineFor(path), path, kind, format, args...)
 }
 
-// collect gathers m's entries into explicit (when top) or merged.
-func (d *yamlDecoder) collect(m *ast.MappingNode, path string, explicit map[string]entry, merged *[]entry, seen map[*ast.MappingNode]bool, top bool) {
-	if seen[m] {
-		return
+func (d *yamlDecoder) str(n ast.Node, path string) (string, bool) {
+	n, ok := d.leaf(n, path)
+	if !ok {
+		return "", false
 	}
-	seen[m] = true
-	for _, mv := range m.Values {
-		if mv == nil {
-			continue
-		}
-		line := lineOf(mv.Key)
-		if mv.Key != nil && mv.Key.IsMergeKey() {
-			d.merge(mv.Value, path, line, merged, seen)
-			continue
-		}
-		key, ok := d.key(mv.Key)
-		if !ok {
-			d.l.add(line, path, ErrWrongType, "keys must be strings")
-			continue
-		}
-		e := entry{key: key, line: line, value: mv.Value}
-		if !top {
-			*merged = append(*merged, e)
-			continue
-		}
-		if first, dup := explicit[key]; dup {
-			d.l.add(line, joinPath(path, key), ErrDuplicate, "duplicate key (first at line %d)", first.line)
-			continue
-		}
-		explicit[key] = e
+	s, ok := scalarText(n)
+	if !ok {
+		d.fail(path, ErrWrongType, "must be a string")
 	}
+	return s, ok
 }
 
-func (d *yamlDecoder) merge(n ast.Node, path string, line int, merged *[]entry, seen map[*ast.MappingNode]bool) {
-	n, ok := d.value(n, path)
+func (d *yamlDecoder) secret(n ast.Node, path string) (string, bool) {
+	s, ok := d.str(n, path)
 	if !ok {
-		return
+		return "", false
+	}
+	v, err := d.res.resolve(s)
+	if err != nil {
+		d.fail(path, ErrSecret, "%v", err)
+		return "", false
+	}
+	return v, true
+}
+
+func (d *yamlDecoder) integer(n ast.Node, path string) (int, bool) {
+	n, ok := d.leaf(n, path)
+	if !ok {
+		return 0, false
+	}
+	if v, ok := n.(*ast.IntegerNode); ok {
+		switch i := v.Value.(type) {
+		case int64:
+			if i >= math.MinInt && i <= math.MaxInt {
+				return int(i), true
+			}
+		case uint64:
+			if i <= math.MaxInt {
+				return int(i), true
+			}
+		}
+	}
+	d.fail(path, ErrWrongType, "must be a whole number")
+	return 0, false
+}
+
+func (d *yamlDecoder) boolean(n ast.Node, path string) (bool, bool) {
+	n, ok := d.leaf(n, path)
+	if !ok {
+		return false, false
+	}
+	if b, ok := n.(*ast.BoolNode); ok {
+		return b.Value, true
+	}
+	d.fail(path, ErrWrongType, "must be true or false")
+	return false, false
+}
+
+func (d *yamlDecoder) float(n ast.Node, path string) (float64, bool) {
+	n, ok := d.leaf(n, path)
+	if !ok {
+		return 0, false
 	}
 	switch v := n.(type) {
-	case *ast.MappingNode:
-		d.collect(v, path, nil, merged, seen, false)
-	case *ast.SequenceNode:
-		for _, item := range v.Values {
-			if r, ok := d.value(item, path); ok {
-				if m, ok := r.(*ast.MappingNode); ok {
-					d.collect(m, path, nil, merged, seen, false)
-					continue
-				}
-			}
-			d.l.add(line, path, ErrWrongType, "<< must merge mappings")
+	case *ast.FloatNode:
+		return v.Value, true
+	case *ast.IntegerNode:
+		switch i := v.Value.(type) {
+		case int64:
+			return float64(i), true
+		case uint64:
+			return float64(i), true
 		}
-	default:
-		d.l.add(line, path, ErrWrongType, "<< must merge mappings")
 	}
+	d.fail(path, ErrWrongType, "must be a number")
+	return 0, false
 }
 
-func (d *yamlDecoder) key(k ast.MapKeyNode) (string, bool) {
-	if k == nil {
-		return "", false
+func (d *yamlDecoder) duration(n ast.Node, path string) (time.Duration, bool) {
+	n, ok := d.leaf(n, path)
+	if !ok {
+		return 0, false
 	}
-	var n ast.Node = k
-	if mk, ok := k.(*ast.MappingKeyNode); ok {
-		n = mk.Value
+	switch n.(type) {
+	case *ast.IntegerNode, *ast.FloatNode:
+		d.fail(path, ErrWrongType, "must be a duration with a unit, such as 30s (got %s)", n.GetToken().Value)
+		return 0, false
 	}
-	n, err := d.resolve(n)
-	if err != nil || isNull(n) {
-		return "", false
+	s, ok := scalarText(n)
+	if !ok {
+		d.fail(path, ErrWrongType, "must be a duration such as 30s or 1m30s")
+		return 0, false
 	}
-	return scalarText(n)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.fail(path, ErrInvalidValue, "must be a duration such as 30s or 1m30s (got %q)", s)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *yamlDecoder) regexp(n ast.Node, path string) (*regexp.Regexp, bool) {
+	s, ok := d.str(n, path)
+	if !ok {
+		return nil, false
+	}
+	re, err := compileRegexp(s)
+	if err != nil {
+		d.fail(path, ErrInvalidValue, "%v", err)
+		return nil, false
+	}
+	return re, true
+}
+
+func (d *yamlDecoder) regexps(l *list[ast.Node], path string) []*regexp.Regexp {
+	items, _ := l.get(d, path)
+	var res []*regexp.Regexp
+	for i, n := range items {
+		if re, ok := d.regexp(n, indexPath(path, i)); ok {
+			res = append(res, re)
+		}
+	}
+	return res
 }
 
 // scalarText is the text of a scalar. Numbers and booleans keep their
@@ -651,202 +884,6 @@ func scalarText(n ast.Node) (string, bool) {
 	return "", false
 }
 
-func (d *yamlDecoder) str(n ast.Node, path string) (string, bool) {
-	line := lineOf(n)
-	n, ok := d.value(n, path)
-	if !ok {
-		return "", false
-	}
-	s, ok := scalarText(n)
-	if !ok {
-		d.l.add(line, path, ErrWrongType, "must be a string")
-	}
-	return s, ok
-}
-
-func (d *yamlDecoder) integer(n ast.Node, path string) (int, bool) {
-	line := lineOf(n)
-	if path != "" {
-		if _, ok := d.pos[path]; !ok {
-			d.pos[path] = line
-		}
-	}
-	n, ok := d.value(n, path)
-	if !ok {
-		return 0, false
-	}
-	if v, ok := n.(*ast.IntegerNode); ok {
-		switch i := v.Value.(type) {
-		case int64:
-			if i >= math.MinInt && i <= math.MaxInt {
-				return int(i), true
-			}
-		case uint64:
-			if i <= math.MaxInt {
-				return int(i), true
-			}
-		}
-	}
-	d.l.add(line, path, ErrWrongType, "must be a whole number")
-	return 0, false
-}
-
-// entry accessors on obj: each returns ok false when the key is absent,
-// null, or broken (the error is already recorded).
-
-func (o *obj) has(key string) bool {
-	e, ok := o.fs[key]
-	return ok && !isNull(e.value)
-}
-
-// keys lists the mapping's keys in file order.
-func (o *obj) keys() []string {
-	ks := slices.Collect(maps.Keys(o.fs))
-	slices.SortFunc(ks, func(a, b string) int {
-		return cmp.Or(cmp.Compare(o.fs[a].line, o.fs[b].line), strings.Compare(a, b))
-	})
-	return ks
-}
-
-func (o *obj) field(key string) string { return joinPath(o.path, key) }
-
-func (o *obj) fail(key string, kind error, format string, args ...any) {
-	o.d.l.add(o.fs[key].line, o.field(key), kind, format, args...)
-}
-
-func (o *obj) covered(key string) bool { return o.d.l.covered(o.field(key)) }
-
-func (o *obj) str(key string) (string, bool) {
-	e, ok := o.fs[key]
-	if !ok {
-		return "", false
-	}
-	return o.d.str(e.value, o.field(key))
-}
-
-func (o *obj) secret(key string) (string, bool) {
-	s, ok := o.str(key)
-	if !ok {
-		return "", false
-	}
-	v, err := o.d.res.resolve(s)
-	if err != nil {
-		o.fail(key, ErrSecret, "%v", err)
-		return "", false
-	}
-	return v, true
-}
-
-func (o *obj) boolean(key string) (bool, bool) {
-	e, ok := o.fs[key]
-	if !ok {
-		return false, false
-	}
-	n, ok := o.d.value(e.value, o.field(key))
-	if !ok {
-		return false, false
-	}
-	if b, ok := n.(*ast.BoolNode); ok {
-		return b.Value, true
-	}
-	o.fail(key, ErrWrongType, "must be true or false")
-	return false, false
-}
-
-func (o *obj) integer(key string) (int, bool) {
-	e, ok := o.fs[key]
-	if !ok {
-		return 0, false
-	}
-	return o.d.integer(e.value, o.field(key))
-}
-
-func (o *obj) float(key string) (float64, bool) {
-	e, ok := o.fs[key]
-	if !ok {
-		return 0, false
-	}
-	n, ok := o.d.value(e.value, o.field(key))
-	if !ok {
-		return 0, false
-	}
-	switch v := n.(type) {
-	case *ast.FloatNode:
-		return v.Value, true
-	case *ast.IntegerNode:
-		switch i := v.Value.(type) {
-		case int64:
-			return float64(i), true
-		case uint64:
-			return float64(i), true
-		}
-	}
-	o.fail(key, ErrWrongType, "must be a number")
-	return 0, false
-}
-
-func (o *obj) duration(key string) (time.Duration, bool) {
-	e, ok := o.fs[key]
-	if !ok {
-		return 0, false
-	}
-	n, ok := o.d.value(e.value, o.field(key))
-	if !ok {
-		return 0, false
-	}
-	switch n.(type) {
-	case *ast.IntegerNode, *ast.FloatNode:
-		o.fail(key, ErrWrongType, "must be a duration with a unit, such as 30s (got %s)", n.GetToken().Value)
-		return 0, false
-	}
-	s, ok := scalarText(n)
-	if !ok {
-		o.fail(key, ErrWrongType, "must be a duration such as 30s or 1m30s")
-		return 0, false
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		o.fail(key, ErrInvalidValue, "must be a duration such as 30s or 1m30s (got %q)", s)
-		return 0, false
-	}
-	return v, true
-}
-
-func (o *obj) regexp(key string) (*regexp.Regexp, bool) {
-	s, ok := o.str(key)
-	if !ok {
-		return nil, false
-	}
-	re, err := compileRegexp(s)
-	if err != nil {
-		o.fail(key, ErrInvalidValue, "%v", err)
-		return nil, false
-	}
-	return re, true
-}
-
-func (o *obj) regexps(key string) []*regexp.Regexp {
-	items, ok := o.list(key)
-	if !ok {
-		return nil
-	}
-	var res []*regexp.Regexp
-	for i, n := range items {
-		p := indexPath(o.field(key), i)
-		s, ok := o.d.str(n, p)
-		if !ok {
-			continue
-		}
-		re, err := compileRegexp(s)
-		if err != nil {
-			o.d.l.add(lineOf(n), p, ErrInvalidValue, "%v", err)
-			continue
-		}
-		res = append(res, re)
-	}
-	return res
-}
-
 func compileRegexp(s string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(s)
 	if err != nil {
@@ -855,51 +892,14 @@ func compileRegexp(s string) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-// list returns the items of a sequence; ok is false when absent or null.
-func (o *obj) list(key string) ([]ast.Node, bool) {
-	e, ok := o.fs[key]
-	if !ok {
-		return nil, false
+func lineOf(n ast.Node) int {
+	if n == nil {
+		return 0
 	}
-	path := o.field(key)
-	n, ok := o.d.value(e.value, path)
-	if !ok {
-		return nil, false
+	if tk := n.GetToken(); tk != nil {
+		return tk.Position.Line
 	}
-	s, ok := n.(*ast.SequenceNode)
-	if !ok {
-		o.fail(key, ErrWrongType, "must be a list")
-		return nil, false
-	}
-	for i, item := range s.Values {
-		o.d.pos[indexPath(path, i)] = lineOf(item)
-	}
-	return s.Values, true
-}
-
-// sub decodes a nested mapping; ok is false when absent, null or broken.
-func (o *obj) sub(key string, known []string) (*obj, bool) {
-	e, ok := o.fs[key]
-	if !ok || isNull(e.value) {
-		return nil, false
-	}
-	path := o.field(key)
-	n, ok := o.d.value(e.value, path)
-	if !ok {
-		return nil, false
-	}
-	if _, ok := n.(*ast.MappingNode); !ok {
-		o.fail(key, ErrWrongType, "must be a mapping")
-		return nil, false
-	}
-	sub, ok := o.d.object(n, path, known, "must be a mapping")
-	if ok {
-		// The mapping's own first line may be below the key; errors about
-		// the block as a whole belong on the key's line.
-		sub.line = e.line
-		o.d.pos[path] = e.line
-	}
-	return sub, ok
+	return 0
 }
 
 // suggest returns ` (did you mean "x"?)` for a near miss of a known key.
@@ -937,4 +937,83 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// prepare readies the tree for the library's decoder, which stops at the
+// first alias without an anchor or merge of a non-mapping, and which
+// neither takes a list of mappings after << nor lets an explicit key
+// written before << win. It reports the first two with their field paths
+// and drops them, and rewrites each mapping so its merges come first, one
+// per mapping, the first listed last (so it wins, as YAML says).
+func (d *yamlDecoder) prepare() {
+	anchors := d.anchors
+	var walk func(n ast.Node, path string, depth int) ast.Node
+	walk = func(n ast.Node, path string, depth int) ast.Node {
+		if n == nil || depth > maxDepth {
+			return n
+		}
+		switch v := n.(type) {
+		case *ast.AnchorNode:
+			// An alias inside the anchored value refers to it: YAML takes the
+			// latest anchor before the alias.
+			if v.Name != nil && v.Name.GetToken() != nil {
+				anchors[v.Name.GetToken().Value] = v.Value
+			}
+			v.Value = walk(v.Value, path, depth+1)
+		case *ast.TagNode:
+			v.Value = walk(v.Value, path, depth+1)
+		case *ast.AliasNode:
+			if v.Value == nil || v.Value.GetToken() == nil || anchors[v.Value.GetToken().Value] == nil {
+				d.l.add(lineOf(v), path, ErrSyntax, "unknown alias %s", strings.TrimSpace(v.String()))
+				return ast.Null(v.GetToken())
+			}
+		case *ast.SequenceNode:
+			for i, item := range v.Values {
+				v.Values[i] = walk(item, indexPath(path, i), depth+1)
+			}
+		case *ast.MappingNode:
+			var merges, rest []*ast.MappingValueNode
+			for _, mv := range v.Values {
+				if mv == nil || mv.Key == nil {
+					continue
+				}
+				if !mv.Key.IsMergeKey() {
+					key, _ := scalarText(mv.Key)
+					mv.Value = walk(mv.Value, joinPath(path, key), depth+1)
+					rest = append(rest, mv)
+					continue
+				}
+				mv.Value = walk(mv.Value, path, depth+1)
+				merges = append(merges, d.mergeSources(v, mv, path)...)
+			}
+			v.Values = append(merges, rest...)
+		}
+		return n
+	}
+	d.body = walk(d.body, "", 0)
+}
+
+// mergeSources splits "<<: [*a, *b]" into one merge entry per mapping, the
+// first last; an entry that is not a mapping is reported, and one that is
+// m itself dropped (it adds nothing, and the library cannot decode it).
+func (d *yamlDecoder) mergeSources(m *ast.MappingNode, mv *ast.MappingValueNode, path string) []*ast.MappingValueNode {
+	sources := []ast.Node{mv.Value}
+	if seq, ok := d.unwrap(mv.Value).(*ast.SequenceNode); ok {
+		sources = seq.Values
+	}
+	var out []*ast.MappingValueNode
+	for _, src := range slices.Backward(sources) {
+		target, ok := d.unwrap(src).(*ast.MappingNode)
+		if target == m {
+			continue
+		}
+		if !ok {
+			if !d.l.covered(path) {
+				d.l.add(lineOf(mv.Key), path, ErrWrongType, "<< must merge mappings")
+			}
+			continue
+		}
+		out = append(out, &ast.MappingValueNode{BaseNode: mv.BaseNode, Start: mv.Start, CollectEntry: mv.CollectEntry, Key: mv.Key, Value: src, FootComment: mv.FootComment})
+	}
+	return out
 }

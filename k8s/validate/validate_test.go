@@ -81,7 +81,7 @@ func TestRenderedManifestsPassEveryCheck(t *testing.T) {
 			for _, err := range check(d, objs) {
 				t.Error(err)
 			}
-			// What issue 6 asks the render to contain, by kind and name.
+			// What the render must contain, by kind and name.
 			want := []string{
 				"Namespace heartbeat",
 				"Deployment heartbeat/example-app",

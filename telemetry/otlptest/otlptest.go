@@ -83,8 +83,7 @@ type Receiver struct {
 	lis      []net.Listener
 }
 
-// Start starts a receiver on free ports of 127.0.0.1; it stops when the
-// test ends.
+// Start starts a receiver on free ports of 127.0.0.1 that stops when the test ends.
 func Start(t testing.TB) *Receiver {
 	t.Helper()
 	r := &Receiver{changed: make(chan struct{})}
@@ -102,20 +101,20 @@ func (r *Receiver) Endpoint() string {
 	return r.grpcAddr
 }
 
-// URL is the OTLP/gRPC endpoint as a URL for OTEL_EXPORTER_OTLP_ENDPOINT;
-// the http scheme makes the exporters use plaintext.
-func (r *Receiver) URL() string { return "http://" + r.Endpoint() }
+// URL is the OTLP/gRPC endpoint for OTEL_EXPORTER_OTLP_ENDPOINT.
+func (r *Receiver) URL() string {
+	// The http scheme makes the exporters use plaintext.
+	return "http://" + r.Endpoint()
+}
 
-// HTTPURL is the OTLP/HTTP base URL, for OTEL_EXPORTER_OTLP_ENDPOINT with
-// OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (paths /v1/traces etc.).
+// HTTPURL is the OTLP/HTTP base URL (/v1/traces etc. below it), for OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf.
 func (r *Receiver) HTTPURL() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return "http://" + r.httpAddr
 }
 
-// Env returns the environment a child process needs to export all three
-// signals to r over gRPC, as KEY=value strings for exec.Cmd.Env.
+// Env is the KEY=value environment a child process needs to export all three signals to r over gRPC.
 func (r *Receiver) Env() []string {
 	return []string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + r.URL(),
@@ -130,10 +129,9 @@ func (r *Receiver) Spans() []Span {
 	return append([]Span(nil), r.spans...)
 }
 
-// Metrics returns all metrics received so far, in arrival order. A metric
-// appears once per export; with cumulative temporality the last one holds
-// the totals.
+// Metrics returns all metrics received so far, once per export, in arrival order.
 func (r *Receiver) Metrics() []Metric {
+	// With cumulative temporality the last of a name holds the totals.
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Metric(nil), r.metrics...)
@@ -153,8 +151,7 @@ func (r *Receiver) Requests() int {
 	return r.requests
 }
 
-// Metadata returns the gRPC metadata (or, for OTLP/HTTP, the headers with
-// lower-cased names) of the last accepted export request.
+// Metadata returns the gRPC metadata (OTLP/HTTP: lower-cased headers) of the last accepted export.
 func (r *Receiver) Metadata() metadata.MD {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -168,21 +165,18 @@ func (r *Receiver) Reset() {
 	r.spans, r.metrics, r.logs, r.md, r.requests = nil, nil, nil, nil, 0
 }
 
-// SetError makes every following export request fail with err (a gRPC
-// status error such as status.Error(codes.Unavailable, "down"); other errors
-// become codes.Internal) without storing its data; nil restores normal
-// operation. Over OTLP/HTTP, Unavailable maps to 503, ResourceExhausted to
-// 429 and anything else to 400. Note that the exporters retry Unavailable
-// and ResourceExhausted until their timeout, but not InvalidArgument.
+// SetError makes every following export fail with err, a gRPC status error, storing nothing; nil undoes it.
 func (r *Receiver) SetError(err error) {
+	// Errors without a status become codes.Internal. Over OTLP/HTTP,
+	// Unavailable maps to 503, ResourceExhausted to 429 and anything else to
+	// 400. The exporters retry Unavailable and ResourceExhausted until their
+	// timeout, but not InvalidArgument.
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.failWith = err
 }
 
-// WaitFor waits until cond returns true, re-evaluating it whenever data
-// arrives, and fails the test after timeout. what describes the condition
-// in the failure message.
+// WaitFor re-evaluates cond (what names it) whenever data arrives, failing the test after timeout.
 func (r *Receiver) WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
@@ -207,34 +201,33 @@ func (r *Receiver) WaitFor(t testing.TB, timeout time.Duration, what string, con
 // WaitForSpans waits until at least n spans have arrived and returns all spans.
 func (r *Receiver) WaitForSpans(t testing.TB, n int, timeout time.Duration) []Span {
 	t.Helper()
-	var spans []Span
-	r.WaitFor(t, timeout, fmt.Sprintf("%d spans", n), func() bool {
-		spans = r.Spans()
-		return len(spans) >= n
-	})
-	return spans
+	return waitForN(t, r, n, timeout, "spans", r.Spans)
 }
 
 // WaitForLogs waits until at least n log records have arrived and returns all records.
 func (r *Receiver) WaitForLogs(t testing.TB, n int, timeout time.Duration) []LogRecord {
 	t.Helper()
-	var logs []LogRecord
-	r.WaitFor(t, timeout, fmt.Sprintf("%d log records", n), func() bool {
-		logs = r.Logs()
-		return len(logs) >= n
-	})
-	return logs
+	return waitForN(t, r, n, timeout, "log records", r.Logs)
 }
 
-// WaitForMetric waits until a metric with the given name has arrived and
-// returns the most recent one.
+// waitForN waits until all returns at least n items, and returns them.
+func waitForN[T any](t testing.TB, r *Receiver, n int, timeout time.Duration, what string, all func() []T) []T {
+	t.Helper()
+	var got []T
+	r.WaitFor(t, timeout, fmt.Sprintf("%d %s", n, what), func() bool {
+		got = all()
+		return len(got) >= n
+	})
+	return got
+}
+
+// WaitForMetric waits for a metric named name to arrive and returns the most recent one.
 func (r *Receiver) WaitForMetric(t testing.TB, name string, timeout time.Duration) Metric {
 	t.Helper()
 	return r.WaitForMetricFunc(t, name, timeout, func(Metric) bool { return true })
 }
 
-// WaitForMetricFunc waits until the most recent metric with the given name
-// satisfies ok (for example, a histogram count reaching N) and returns it.
+// WaitForMetricFunc waits until the most recent metric named name satisfies ok, and returns it.
 func (r *Receiver) WaitForMetricFunc(t testing.TB, name string, timeout time.Duration, ok func(Metric) bool) Metric {
 	t.Helper()
 	var found Metric
@@ -251,8 +244,7 @@ func (r *Receiver) WaitForMetricFunc(t testing.TB, name string, timeout time.Dur
 	return found
 }
 
-// Stop stops the receiver and closes its connections, like a collector
-// going down; exports fail until Restart. Stop is idempotent.
+// Stop closes the receiver and its connections, like a collector going down, until Restart.
 func (r *Receiver) Stop() {
 	r.mu.Lock()
 	g, h, lis := r.grpcSrv, r.httpSrv, r.lis
@@ -271,8 +263,7 @@ func (r *Receiver) Stop() {
 	}
 }
 
-// Restart starts a stopped receiver again on the same ports, keeping what
-// it has received.
+// Restart starts a stopped receiver again on the same ports, keeping what it has received.
 func (r *Receiver) Restart(t testing.TB) {
 	t.Helper()
 	r.Stop()
@@ -300,9 +291,15 @@ func (r *Receiver) listen(grpcAddr, httpAddr string) error {
 	pmetricotlp.RegisterGRPCServer(g, &metricServer{r: r})
 	plogotlp.RegisterGRPCServer(g, &logServer{r: r})
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/traces", r.serveHTTP(r.httpTraces))
-	mux.HandleFunc("POST /v1/metrics", r.serveHTTP(r.httpMetrics))
-	mux.HandleFunc("POST /v1/logs", r.serveHTTP(r.httpLogs))
+	mux.HandleFunc("POST /v1/traces", r.serveHTTP(httpExport(ptraceotlp.NewExportRequest,
+		func(md metadata.MD, req ptraceotlp.ExportRequest) error { return r.acceptTraces(md, req.Traces()) },
+		ptraceotlp.NewExportResponse)))
+	mux.HandleFunc("POST /v1/metrics", r.serveHTTP(httpExport(pmetricotlp.NewExportRequest,
+		func(md metadata.MD, req pmetricotlp.ExportRequest) error { return r.acceptMetrics(md, req.Metrics()) },
+		pmetricotlp.NewExportResponse)))
+	mux.HandleFunc("POST /v1/logs", r.serveHTTP(httpExport(plogotlp.NewExportRequest,
+		func(md metadata.MD, req plogotlp.ExportRequest) error { return r.acceptLogs(md, req.Logs()) },
+		plogotlp.NewExportResponse)))
 	h := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	r.mu.Lock()
@@ -381,39 +378,21 @@ func (r *Receiver) acceptLogs(md metadata.MD, in plog.Logs) error {
 	return r.accept(md, func() { r.storeLogs(ld) })
 }
 
-// httpTraces, httpMetrics and httpLogs decode OTLP/HTTP protobuf bodies.
-
-func (r *Receiver) httpTraces(md metadata.MD, body []byte) ([]byte, error) {
-	req := ptraceotlp.NewExportRequest()
-	if err := req.UnmarshalProto(body); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+// httpExport decodes an OTLP/HTTP protobuf request, hands it to accept and
+// encodes the response: the same for all three signals.
+func httpExport[Req interface{ UnmarshalProto([]byte) error }, Resp interface{ MarshalProto() ([]byte, error) }](
+	newReq func() Req, accept func(metadata.MD, Req) error, newResp func() Resp,
+) func(metadata.MD, []byte) ([]byte, error) {
+	return func(md metadata.MD, body []byte) ([]byte, error) {
+		req := newReq()
+		if err := req.UnmarshalProto(body); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		if err := accept(md, req); err != nil {
+			return nil, err
+		}
+		return newResp().MarshalProto()
 	}
-	if err := r.acceptTraces(md, req.Traces()); err != nil {
-		return nil, err
-	}
-	return ptraceotlp.NewExportResponse().MarshalProto()
-}
-
-func (r *Receiver) httpMetrics(md metadata.MD, body []byte) ([]byte, error) {
-	req := pmetricotlp.NewExportRequest()
-	if err := req.UnmarshalProto(body); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	if err := r.acceptMetrics(md, req.Metrics()); err != nil {
-		return nil, err
-	}
-	return pmetricotlp.NewExportResponse().MarshalProto()
-}
-
-func (r *Receiver) httpLogs(md metadata.MD, body []byte) ([]byte, error) {
-	req := plogotlp.NewExportRequest()
-	if err := req.UnmarshalProto(body); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	if err := r.acceptLogs(md, req.Logs()); err != nil {
-		return nil, err
-	}
-	return plogotlp.NewExportResponse().MarshalProto()
 }
 
 // serveHTTP adapts a request handler to OTLP/HTTP with protobuf bodies.

@@ -1,0 +1,309 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"slices"
+	"strings"
+
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+)
+
+const (
+	// maxBodyBytes caps how much of a response body a run reads, so an
+	// endless or huge body costs bounded memory and time.
+	maxBodyBytes = 10 << 20
+	// maxHeaderBytes caps the response header block.
+	maxHeaderBytes = 1 << 20
+	// userAgent identifies probes in target logs unless a check sets its own.
+	userAgent = "heartbeat-probe"
+)
+
+// probeHTTP requests the check's URL over a fresh connection and applies its
+// assertions: status code, headers, body regexps, certificate expiry. It
+// puts url.full and http.request.method on the run's span.
+func probeHTTP(ctx context.Context, t Target) Result {
+	display := t.Check.DisplayTarget()
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(semconv.URLFullKey.String(display), semconv.HTTPRequestMethodKey.String(t.Check.HTTP.Method))
+	}
+	prefix := display + ": "
+	return measure(ctx, func(res *Result, rec *recorder) (string, error) {
+		status, err := doHTTP(ctx, t, res, rec)
+		return prefix + status, err
+	}, func(reason string) string { return prefix + reason })
+}
+
+// doHTTP runs the request and returns the response's status line ("200 OK").
+func doHTTP(ctx context.Context, t Target, res *Result, rec *recorder) (string, error) {
+	c := t.Check
+	opts := c.HTTP
+	if c.URL == nil {
+		return "", failf(ErrOther, "empty URL")
+	}
+	if c.URL.Scheme != "http" && c.URL.Scheme != "https" {
+		return "", failf(ErrOther, "unsupported URL scheme %q", c.URL.Scheme)
+	}
+
+	tlsCfg, err := tlsConfig(c.TLS, "")
+	if err != nil {
+		return "", err
+	}
+	client, transport := newHTTPClient(ctx, t, tlsCfg)
+	// Cancels a dial still in flight (net/http detaches dials from the
+	// request's cancellation) so nothing outlives the run.
+	defer transport.CloseIdleConnections()
+
+	req, err := newRequest(httptrace.WithClientTrace(ctx, httpTrace(rec)), t)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	res.StatusCode = resp.StatusCode
+	if d, ok := parseServerTiming(strings.Join(resp.Header.Values("Server-Timing"), ", ")); ok {
+		res.ServerTiming, res.HasServerTiming = d, true
+	}
+	certErr := checkCert(res, resp.TLS, c.TLS.MinDaysLeft)
+
+	// The body is read even when no regexp needs it: the transfer phase is
+	// part of what a heartbeat measures.
+	keep := len(opts.BodyMatches)+len(opts.BodyNotMatches) > 0
+	n, data, err := readBody(resp.Body, keep, resp.ContentLength)
+	if err != nil {
+		// The transfer phase stays open: finish closes it and names it in
+		// a timeout's reason.
+		return "", fmt.Errorf("reading body: %w", err)
+	}
+	rec.end(PhaseTransfer)
+	if err := checkStatus(resp.StatusCode, opts.ValidStatusCodes); err != nil {
+		return "", err
+	}
+	if n > maxBodyBytes {
+		return "", failf(ErrBodyTooLarge, "response body exceeds %d bytes", maxBodyBytes)
+	}
+	if err := checkHeaders(resp.Header, opts.HeaderMatches); err != nil {
+		return "", err
+	}
+	if err := checkBody(data, opts); err != nil {
+		return "", err
+	}
+	if certErr != nil {
+		return "", certErr
+	}
+	return resp.Status, nil
+}
+
+// newRequest builds the check's request on a copy of its parsed URL, with
+// the headers, basic auth and trace context it sends.
+func newRequest(ctx context.Context, t Target) (*http.Request, error) {
+	c := t.Check
+	var body io.Reader
+	if c.HTTP.Body != "" {
+		body = strings.NewReader(c.HTTP.Body)
+	}
+	// An empty URL, replaced below: the check's URL is parsed once, in config.
+	req, err := http.NewRequestWithContext(ctx, c.HTTP.Method, "", body)
+	if err != nil {
+		return nil, failf(ErrOther, "building request: %v", err)
+	}
+	u := *c.URL
+	req.URL = &u
+	req.Header.Set("User-Agent", userAgent)
+	for k, v := range c.HTTP.Headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	// basic_auth wins over credentials in the URL's userinfo (net/http
+	// sends those itself otherwise).
+	if ba := c.HTTP.BasicAuth; ba != nil {
+		req.SetBasicAuth(ba.Username, ba.Password)
+	}
+	if t.Propagator != nil {
+		t.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	return req, nil
+}
+
+// newHTTPClient builds a client whose transport never reuses a connection
+// and dials t.Address (when set) for the URL's own host:port, so redirects
+// elsewhere still resolve normally.
+func newHTTPClient(ctx context.Context, t Target, tlsCfg *tls.Config) (*http.Client, *http.Transport) {
+	var override, to string
+	if t.Address.IsValid() {
+		override, to = t.Check.Server.String(), t.Address.String()
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	var d net.Dialer
+	transport := &http.Transport{
+		Proxy: nil, // a sidecar probes the mesh directly, not via HTTP_PROXY
+		DialContext: func(dctx context.Context, network, addr string) (net.Conn, error) {
+			if override != "" && addr == override {
+				addr = to
+			}
+			// net/http strips the request's deadline from dial contexts.
+			if hasDeadline {
+				var cancel context.CancelFunc
+				dctx, cancel = context.WithDeadline(dctx, deadline)
+				defer cancel()
+			}
+			return d.DialContext(dctx, network, addr)
+		},
+		TLSClientConfig:        tlsCfg,
+		DisableKeepAlives:      true,
+		MaxResponseHeaderBytes: maxHeaderBytes,
+	}
+	opts := t.Check.HTTP
+	client := &http.Client{
+		Transport: transport,
+		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+			if opts.NoFollowRedirects {
+				return http.ErrUseLastResponse
+			}
+			if len(via) > opts.MaxRedirects {
+				return fmt.Errorf("%w: more than %d", errTooManyRedirects, opts.MaxRedirects)
+			}
+			return nil
+		},
+	}
+	return client, transport
+}
+
+// httpTrace maps net/http's client trace onto the run's phases.
+func httpTrace(rec *recorder) *httptrace.ClientTrace {
+	tr := rec.dialTrace()
+	// A new hop of a redirect chain ends the previous hop's transfer.
+	tr.GetConn = func(string) { rec.end(PhaseTransfer) }
+	tr.TLSHandshakeStart = func() { rec.start(PhaseTLS) }
+	tr.TLSHandshakeDone = func(_ tls.ConnectionState, err error) {
+		if err == nil {
+			rec.end(PhaseTLS)
+		}
+	}
+	tr.GotConn = func(httptrace.GotConnInfo) { rec.start(PhaseRequest) }
+	tr.WroteRequest = func(httptrace.WroteRequestInfo) {
+		rec.end(PhaseRequest)
+		rec.start(PhaseProcessing)
+	}
+	tr.GotFirstResponseByte = func() {
+		rec.end(PhaseProcessing)
+		rec.start(PhaseTransfer)
+	}
+	return tr
+}
+
+// readBody reads at most maxBodyBytes+1 bytes (so oversize is detectable),
+// keeping them only when keep is set. sizeHint is the Content-Length (-1 when
+// unknown).
+func readBody(r io.Reader, keep bool, sizeHint int64) (int64, []byte, error) {
+	lr := io.LimitReader(r, maxBodyBytes+1)
+	if !keep {
+		n, err := io.Copy(io.Discard, lr)
+		return n, nil, err
+	}
+	// Fixed chunks joined once at the end: an oversized body costs at most
+	// maxBodyBytes of chunks and is dropped before any copy, where growing
+	// one slice would allocate about three times the body.
+	chunkSize := 64 << 10
+	if sizeHint >= 0 && sizeHint <= maxBodyBytes {
+		chunkSize = int(sizeHint) + 1 // one chunk; +1 sees the EOF
+	}
+	var (
+		chunks [][]byte
+		n      int64
+	)
+	for {
+		chunk := make([]byte, chunkSize)
+		m, err := fill(lr, chunk)
+		n += int64(m)
+		chunks = append(chunks, chunk[:m])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, nil, err
+		}
+	}
+	if n > maxBodyBytes {
+		return n, nil, nil
+	}
+	if len(chunks) == 1 {
+		return n, chunks[0], nil
+	}
+	return n, bytes.Join(chunks, nil), nil
+}
+
+// fill reads into buf until it is full or r fails; unlike io.ReadFull it
+// keeps a clean io.EOF apart from a truncated body's io.ErrUnexpectedEOF.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func checkStatus(code int, valid []int) error {
+	if len(valid) == 0 {
+		if code < 200 || code > 299 {
+			return failf(ErrStatusCode, "status code %d, want 2xx", code)
+		}
+		return nil
+	}
+	if !slices.Contains(valid, code) {
+		return failf(ErrStatusCode, "status code %d, want one of %v", code, valid)
+	}
+	return nil
+}
+
+// checkHeaders applies header_matches; reasons name the header and the
+// pattern, never the value (it may be a cookie or token).
+func checkHeaders(h http.Header, matches []config.HeaderMatch) error {
+	for _, m := range matches {
+		values := h.Values(m.Header)
+		if len(values) == 0 {
+			return failf(ErrHeaderMismatch, "header %s missing", m.Header)
+		}
+		if m.Regexp == nil {
+			continue
+		}
+		if !slices.ContainsFunc(values, m.Regexp.MatchString) {
+			return failf(ErrHeaderMismatch, "header %s does not match %q", m.Header, m.Regexp.String())
+		}
+	}
+	return nil
+}
+
+func checkBody(data []byte, opts config.HTTPOptions) error {
+	for _, re := range opts.BodyMatches {
+		if re != nil && !re.Match(data) {
+			return failf(ErrBodyMismatch, "body does not match %q", re.String())
+		}
+	}
+	for _, re := range opts.BodyNotMatches {
+		if re != nil && re.Match(data) {
+			return failf(ErrBodyMismatch, "body matches %q", re.String())
+		}
+	}
+	return nil
+}
