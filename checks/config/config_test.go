@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 )
 
 func writeFile(t *testing.T, dir, name, content string) string {
@@ -258,6 +260,10 @@ func TestExampleRoundTrip(t *testing.T) {
 			c.Interval = 15 * time.Second
 			return c
 		}(),
+		def(Check{Name: "mesh", Type: TypeHTTP, Target: "http://heartbeat-peers.default.svc.cluster.local:8080/heartbeat/64",
+			Server: HostPort{"heartbeat-peers.default.svc.cluster.local", 8080},
+			HTTP:   HTTPOptions{Method: "GET", MaxRedirects: 10},
+			Peers:  mesh.Plan{Mode: mesh.ModeSweep, K: 3, Sweep: 8, Epoch: time.Minute}}),
 	}
 	if len(f.Checks) != len(want) {
 		t.Fatalf("got %d checks, want %d", len(f.Checks), len(want))
@@ -281,7 +287,7 @@ func TestExampleRoundTrip(t *testing.T) {
 	for _, typ := range []reflect.Type{
 		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](),
 		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
-		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
+		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](), reflect.TypeFor[peersYAML](),
 	} {
 		for _, k := range yamlKeys(typ) {
 			if !regexp.MustCompile(`\b` + k + `:`).Match(data) {

@@ -49,17 +49,18 @@ type timingYAML struct {
 
 // checkYAML is one item of the checks list.
 type checkYAML struct {
-	Name         ast.Node      `yaml:"name"`
-	Type         ast.Node      `yaml:"type"`
-	Target       ast.Node      `yaml:"target"`
-	Timing       timingYAML    `yaml:",inline"`
-	EachAddress  ast.Node      `yaml:"each_address"`
-	MaxAddresses ast.Node      `yaml:"max_addresses"`
-	HTTP         obj[httpYAML] `yaml:"http"`
-	TCP          obj[tcpYAML]  `yaml:"tcp"`
-	TLS          obj[tlsYAML]  `yaml:"tls"`
-	DNS          obj[dnsYAML]  `yaml:"dns"`
-	GRPC         obj[grpcYAML] `yaml:"grpc"`
+	Name         ast.Node       `yaml:"name"`
+	Type         ast.Node       `yaml:"type"`
+	Target       ast.Node       `yaml:"target"`
+	Timing       timingYAML     `yaml:",inline"`
+	EachAddress  ast.Node       `yaml:"each_address"`
+	MaxAddresses ast.Node       `yaml:"max_addresses"`
+	Peers        obj[peersYAML] `yaml:"peers"`
+	HTTP         obj[httpYAML]  `yaml:"http"`
+	TCP          obj[tcpYAML]   `yaml:"tcp"`
+	TLS          obj[tlsYAML]   `yaml:"tls"`
+	DNS          obj[dnsYAML]   `yaml:"dns"`
+	GRPC         obj[grpcYAML]  `yaml:"grpc"`
 }
 
 // httpYAML is the http block: request, expectations, redirects, credentials.
@@ -443,6 +444,7 @@ func (d *yamlDecoder) check(o *obj[checkYAML], path string, def Check) (Check, b
 	}
 	c.EachAddress, _ = d.boolean(r.EachAddress, joinPath(path, "each_address"))
 	c.MaxAddresses, _ = d.integer(r.MaxAddresses, joinPath(path, "max_addresses"))
+	c.Peers = d.peers(&r.Peers, joinPath(path, "peers"))
 
 	// A type's own block is read first: tcp.tls and grpc.tls decide whether
 	// the tls block is usable. With an unknown type the type error says it all.
