@@ -20,6 +20,10 @@ type Target struct {
 	Address netip.AddrPort
 	// Propagator injects the run's trace context into outgoing requests; nil sends none.
 	Propagator propagation.TextMapPropagator
+	// MeshFrom, set on mesh probes, is the sender's identity: http requests
+	// then carry the check's name and it in the mesh headers, so the peer
+	// counts the probes it receives.
+	MeshFrom string
 }
 
 // ProbeFunc runs one probe of t and reports what it measured, within ctx's deadline.
