@@ -22,6 +22,7 @@ import (
 
 	"github.com/heartbeat-sidecar/heartbeat/checks"
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
 	"github.com/heartbeat-sidecar/heartbeat/payload"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry"
@@ -148,6 +149,7 @@ type serveOptions struct {
 	config          string
 	syslogAddr      string
 	maxConcurrent   int
+	peersResolver   string
 }
 
 // defaultConfigPath is where GoHeartbeat kept its checks; used when it exists and --config is not given.
@@ -186,6 +188,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	configFlag(fs, &o.config)
 	fs.StringVar(&o.syslogAddr, "syslog-addr", "", `where check alerts go: "" for the local syslog (/dev/log), udp://host:port, tcp://host:port, unix:///path, or none`)
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-checks", checks.DefaultMaxConcurrent, "probes allowed in flight at once, across all checks")
+	fs.StringVar(&o.peersResolver, "peers-resolver", "", "DNS server (ip:port) that resolves the members of each_address and mesh checks; empty for the system resolver")
 	if code, ok := parse(fs, args, stderr); !ok {
 		return code
 	}
@@ -379,10 +382,27 @@ func drain(o serveOptions, srv, admin *http.Server, serveErr error, logger *slog
 	return deadline, nil
 }
 
+// meshIdentity is this sidecar's identity in mesh checks, from the downward
+// API's POD_IP, POD_IPS and NODE_NAME or else its interface addresses. A
+// malformed variable is an error; no address at all only matters to mesh
+// checks, which then probe as a member outside the answer.
+func meshIdentity(logger *slog.Logger) (mesh.Identity, error) {
+	id, err := mesh.IdentityFrom(os.Getenv, net.InterfaceAddrs)
+	if errors.Is(err, mesh.ErrNoIdentity) {
+		logger.Warn("no address for mesh checks; they will probe without being counted", "err", err)
+		return id, nil
+	}
+	return id, err
+}
+
 // startChecks loads the checks file, starts the scheduler and the reloader
 // (file changes and SIGHUP), and returns a function that stops both and
 // waits for them; it may be called more than once.
 func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, logger *slog.Logger) (*checks.Runner, func(), error) {
+	self, err := meshIdentity(logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
 	runner, err := checks.New(checks.Settings{
 		MeterProvider:  tel.MeterProvider,
 		TracerProvider: tel.TracerProvider,
@@ -391,6 +411,8 @@ func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, 
 		Logger:         logger,
 		MaxConcurrent:  o.maxConcurrent,
 		Syslog:         syslog.Config{Addr: o.syslogAddr},
+		MeshIdentity:   self,
+		PeersResolver:  o.peersResolver,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)

@@ -36,6 +36,8 @@ type instruments struct {
 	up         metric.Int64ObservableGauge
 	certExpiry metric.Int64ObservableGauge
 	statusCode metric.Int64ObservableGauge
+	members    metric.Int64ObservableGauge // mesh checks
+	viewHash   metric.Int64ObservableGauge // mesh checks
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
@@ -72,6 +74,8 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.up = gauge("heartbeat.check.up", "", "Check state after thresholds: 1 up, 0 down; absent while unknown.")
 	in.certExpiry = gauge("probe.tls.cert.expiry", "s", "Expiry of the leaf certificate, as a Unix time.")
 	in.statusCode = gauge("probe.http.status_code", "", "HTTP status code of the last run.")
+	in.members = gauge("probe.mesh.members", "{member}", "Members of a mesh check in the last DNS answer.")
+	in.viewHash = gauge("probe.mesh.view.hash", "", "32-bit hash of the sorted member list: sidecars that disagree report different values.")
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("checks: creating instruments: %w", err)
@@ -88,9 +92,13 @@ func (r *Runner) registerGauges(m metric.Meter) (metric.Registration, error) {
 			for _, s := range c.allSeries() {
 				s.observe(o, in)
 			}
+			if v := c.view.Load(); v != nil {
+				o.ObserveInt64(in.members, int64(v.Members()), c.main.baseOpt)
+				o.ObserveInt64(in.viewHash, int64(v.Hash()), c.main.baseOpt)
+			}
 		}
 		return nil
-	}, in.success, in.up, in.certExpiry, in.statusCode)
+	}, in.success, in.up, in.certExpiry, in.statusCode, in.members, in.viewHash)
 }
 
 // observe reports the series' gauges from the last run.
