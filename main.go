@@ -188,7 +188,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	configFlag(fs, &o.config)
 	fs.StringVar(&o.syslogAddr, "syslog-addr", "", `where check alerts go: "" for the local syslog (/dev/log), udp://host:port, tcp://host:port, unix:///path, or none`)
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-checks", checks.DefaultMaxConcurrent, "probes allowed in flight at once, across all checks")
-	fs.StringVar(&o.peersResolver, "peers-resolver", "", "DNS server (ip:port) that resolves the members of each_address and mesh checks; empty for the system resolver")
+	peersResolverFlag(fs, &o.peersResolver)
 	if code, ok := parse(fs, args, stderr); !ok {
 		return code
 	}
@@ -382,6 +382,11 @@ func drain(o serveOptions, srv, admin *http.Server, serveErr error, logger *slog
 	return deadline, nil
 }
 
+// peersResolverFlag is --peers-resolver, for the commands that run checks.
+func peersResolverFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "peers-resolver", "", "DNS server (ip:port) that resolves the members of each_address and mesh checks; empty for the system resolver")
+}
+
 // meshIdentity is this sidecar's identity in mesh checks, from the downward
 // API's POD_IP, POD_IPS and NODE_NAME or else its interface addresses. A
 // malformed variable is an error; no address at all only matters to mesh
@@ -482,10 +487,11 @@ func watchChecks(ctx context.Context, path string, file *config.File, runner *ch
 // checkCmd runs every check once, as GoHeartbeat's users ran it by hand.
 func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("check", "Run every check once and print one line per check.", stderr)
-	var path string
+	var path, peersResolver string
 	var maxConcurrent int
 	configFlag(fs, &path)
 	fs.IntVar(&maxConcurrent, "max-concurrent-checks", checks.DefaultMaxConcurrent, "probes allowed in flight at once")
+	peersResolverFlag(fs, &peersResolver)
 	if code, ok := parse(fs, args, stderr); !ok {
 		return code
 	}
@@ -494,7 +500,13 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if checks.RunOnce(ctx, file, stdout, checks.Settings{Logger: logger, MaxConcurrent: maxConcurrent}) {
+	self, err := meshIdentity(logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "heartbeat check: %v\n", err)
+		return exitUsage
+	}
+	s := checks.Settings{Logger: logger, MaxConcurrent: maxConcurrent, MeshIdentity: self, PeersResolver: peersResolver}
+	if checks.RunOnce(ctx, file, stdout, s) {
 		return exitOK
 	}
 	return exitFailure

@@ -90,7 +90,7 @@ func resolution(c *check, start, end time.Time, n int, err error) probe.Result {
 	case err != nil:
 		res.ErrorType, res.Reason = probe.ErrDNS, err.Error()
 	default:
-		res.Message = fmt.Sprintf("%s: resolved %d members", c.display, n)
+		res.Message = fmt.Sprintf("%s: %d members", c.display, n)
 	}
 	return res
 }
