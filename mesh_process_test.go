@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The mesh across real processes: 30 sidecars, each the real binary (this
@@ -152,6 +154,8 @@ func (l *meshLab) start(ip netip.Addr) *sidecar {
 	cmd.Env = append(cmd.Env, l.otlp.Env()...)
 	s := &sidecar{ip: ip, cmd: cmd, out: &testkit.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
+	// Should the test binary itself be killed, its sidecars go with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		l.t.Fatal(err)
 	}
