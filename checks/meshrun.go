@@ -39,10 +39,14 @@ func peersResolver(server string) *net.Resolver {
 // runMesh resolves the members of c's headless name, places them on the
 // ring, and probes this sidecar's ring peers and the epoch's sweep peers,
 // spread over the interval, each in its own concurrency slot, under one
-// run span.
+// run span. When the lookup fails it records that and probes the peers of
+// the last view: a DNS outage should not blind the mesh.
 func (r *Runner) runMesh(ctx context.Context, c *check) {
 	start := time.Now()
 	ctx, span := r.tracer.Start(ctx, c.spanName, trace.WithTimestamp(start))
+	if span.IsRecording() {
+		span.SetAttributes(c.spanAttrs()...)
+	}
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	addrs, err := r.resolve(rctx, c, maxMeshMembers)
 	cancel()
@@ -53,28 +57,32 @@ func (r *Runner) runMesh(ctx context.Context, c *check) {
 	}
 	res := resolution(c, start, time.Now(), len(addrs), err)
 	r.record(ctx, c.main, res)
-	if err != nil {
+	if span.IsRecording() {
+		r.phaseSpans(ctx, res.Phases)
+	}
+	view := c.view.Load()
+	if err == nil {
+		ips := make([]netip.Addr, len(addrs))
+		for i, a := range addrs {
+			ips[i] = a.Addr()
+		}
+		view = mesh.NewRing(ips).View(r.self.Self(ips))
+		c.view.Store(view)
+	} else {
 		span.SetStatus(codes.Error, res.Reason)
+	}
+	if view == nil {
 		span.End()
 		return
 	}
-
-	ips := make([]netip.Addr, len(addrs))
-	for i, a := range addrs {
-		ips[i] = a.Addr()
-	}
-	view := mesh.NewRing(ips).View(r.self.Self(ips))
-	c.view.Store(view)
 	epoch := mesh.EpochAt(start, c.cfg.Peers.Epoch)
 	peers := view.Peers(c.cfg.Peers, epoch)
 	if span.IsRecording() {
-		span.SetAttributes(c.spanAttrs()...)
 		span.SetAttributes(attribute.Int("heartbeat.mesh.members", view.Members()),
 			attribute.Int64("heartbeat.mesh.view.hash", int64(view.Hash())),
 			attrMeshEpoch.Int64(epoch), attribute.Bool("heartbeat.mesh.counted", view.Counted()))
-		r.phaseSpans(ctx, res.Phases)
 	}
-	if failed := r.probePeers(ctx, c, peers, epoch); failed > 0 {
+	if failed := r.probePeers(ctx, c, peers, epoch); failed > 0 && err == nil {
 		span.SetStatus(codes.Error, fmt.Sprintf("%d of %d peers failed", failed, len(peers)))
 	}
 	span.End()

@@ -242,3 +242,34 @@ func TestMeshSweepFailureNamesThePeer(t *testing.T) {
 		t.Fatalf("down record names peer %q, body %q; want %v", peer, recs[0].Body().AsString(), bad)
 	}
 }
+
+func TestMeshRunKeepsProbingThroughADNSOutage(t *testing.T) {
+	const name = "peers.heartbeat.test"
+	ips, strs := meshMembers(8)
+	d := startPeerDNS(t, name, strs...)
+	p := &meshProber{}
+	h := newHarness(t, func(s *Settings) { s.MeshIdentity = mesh.Identity{Addrs: []netip.Addr{ips[0]}} }, p.probe)
+	h.r.resolver = d.resolver()
+	c := meshCheck(name)
+	runMeshOnce(h, c)
+	d.set() // the name now resolves to nothing
+	h.r.execute(context.Background(), h.r.snapshot()[0], time.Now())
+	got := p.targets()
+	if len(got) != 10 {
+		t.Fatalf("%d probes over two runs, want 5 each (the second from the last view)", len(got))
+	}
+	addrsOf := func(ts []probe.Target) []netip.AddrPort {
+		out := make([]netip.AddrPort, len(ts))
+		for i, tg := range ts {
+			out[i] = tg.Address
+		}
+		slices.SortFunc(out, netip.AddrPort.Compare)
+		return out
+	}
+	if first, second := addrsOf(got[:5]), addrsOf(got[5:]); !slices.Equal(first, second) {
+		t.Fatalf("second run probed %v, first %v", second, first)
+	}
+	if st := h.status("mesh"); st.LastSuccess || st.LastErrorType != probe.ErrDNS {
+		t.Fatalf("resolution series: success %v error.type %q, want the dns failure recorded", st.LastSuccess, st.LastErrorType)
+	}
+}
