@@ -180,6 +180,7 @@ func (l *meshLab) stop(s *sidecar) {
 func (l *meshLab) waitReady(list []netip.Addr) {
 	l.t.Helper()
 	client := &http.Client{Timeout: time.Second}
+	defer client.CloseIdleConnections()
 	for _, ip := range list {
 		url := fmt.Sprintf("http://%s/readyz", netip.AddrPortFrom(ip, uint16(l.port)))
 		s := l.sidecars[ip]
