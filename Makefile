@@ -74,6 +74,15 @@ collector:
 jaeger:
 	bash scripts/jaeger.sh
 
+.PHONY: fluent-bit jaeger-ui
+## fluent-bit: bin/fluent-bit from $$FLUENT_BIT, PATH, or built from ../shared/vendor/fluent-bit (cached)
+fluent-bit:
+	bash scripts/fluent-bit.sh
+
+## jaeger-ui: bin/jaeger-ui, the built Jaeger UI unpacked from ../shared/vendor/jaeger-ui (cached)
+jaeger-ui:
+	bash scripts/jaeger-ui.sh
+
 ## e2e: otelcol validate, then the end-to-end pipeline test
 e2e: build
 	bash scripts/e2e.sh

@@ -211,26 +211,6 @@ next:
 	return out, sc.Err()
 }
 
-// SinkRecords reads the Fluent Bit stand-in's records.
-func SinkRecords(path string) ([]SinkRecord, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []SinkRecord
-	dec := json.NewDecoder(f)
-	for {
-		var r SinkRecord
-		if err := dec.Decode(&r); err == io.EOF {
-			return out, nil
-		} else if err != nil {
-			return out, err
-		}
-		out = append(out, r)
-	}
-}
-
 // CheckStatus is one entry of a sidecar's /status, the type the sidecar serves.
 type CheckStatus = checks.CheckStatus
 

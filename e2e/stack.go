@@ -1,9 +1,11 @@
 //go:build e2e
 
 // Package e2e starts the whole heartbeat pipeline on free 127.0.0.1 ports —
-// rsyslog and Prometheus from Debian, Jaeger and the collector built from
-// their Go modules, a Fluent Bit stand-in, and two heartbeat sidecars — for
-// the end-to-end test (go test -tags e2e ./e2e) and for `make stack`.
+// rsyslog and Prometheus from Debian, Jaeger (with its UI) and the collector
+// built from their Go modules, Fluent Bit built from its release source with
+// k8s/fluent-bit's config and an OTLP log store behind it, and two heartbeat
+// sidecars whose output is logged as a container runtime logs it — for the
+// end-to-end test (go test -tags e2e ./e2e) and for `make stack`.
 package e2e
 
 import (
@@ -74,7 +76,7 @@ type Ports struct {
 	JaegerQuery, JaegerQueryGRPC, JaegerHealth int
 	OTLPGRPC, OTLPHTTP, Health                 int
 	PromExporter, CollectorMetrics             int
-	FluentBit                                  int
+	FluentBit, FluentBitHTTP, LogStore         int
 	SidecarA, SidecarB                         int
 	Closed                                     int
 }
@@ -109,11 +111,16 @@ func (p *Proc) Exited() (bool, error) {
 type Stack struct {
 	opts  Options
 	Ports Ports
-	// Files the components write that the test reads.
-	SyslogFile, FluentBitFile string
-	procs                     []*Proc
-	collectorEnv              []string
-	used                      map[int]bool
+	// Files the components write that the test reads: rsyslog's, and the
+	// log store's records from Fluent Bit's output.
+	SyslogFile, LogStoreFile string
+	// NoFluentBit and NoJaegerUI say why that part is missing ("" when it
+	// runs): bin/fluent-bit or bin/jaeger-ui absent (scripts/fluent-bit.sh,
+	// scripts/jaeger-ui.sh).
+	NoFluentBit, NoJaegerUI string
+	procs                   []*Proc
+	collectorEnv            []string
+	used                    map[int]bool
 }
 
 // Start picks ports, writes every config and starts the components in
@@ -149,16 +156,23 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 	s.SyslogFile = s.path("syslog/messages.log")
-	s.FluentBitFile = s.path("fluentbit/records.jsonl")
+	s.LogStoreFile = s.path("logstore/records.jsonl")
+	if _, err := os.Stat(s.bin("bin/fluent-bit")); err != nil {
+		s.NoFluentBit = "bin/fluent-bit missing (scripts/fluent-bit.sh: set $FLUENT_BIT, put fluent-bit on PATH, or provide ../shared/vendor/fluent-bit)"
+	}
+	if _, err := os.Stat(s.bin("bin/jaeger-ui/index.html")); err != nil {
+		s.NoJaegerUI = "bin/jaeger-ui missing (scripts/jaeger-ui.sh unpacks it from ../shared/vendor/jaeger-ui): Jaeger serves its query API alone"
+	}
 
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"fluentbit-sink", s.startSink},
+		{"log-store", s.startLogStore},
+		{"fluent-bit", s.StartFluentBit},
 		{"rsyslog", s.startRsyslog},
 		{"prometheus", s.startPrometheus},
-		{"jaeger", s.startJaeger},
+		{"jaeger", s.StartJaeger},
 		{"collector", s.StartCollector},
 		{"sidecar-b", func(ctx context.Context) error { return s.startSidecar(ctx, "sidecar-b") }},
 		{"sidecar-a", func(ctx context.Context) error { return s.startSidecar(ctx, "sidecar-a") }},
@@ -167,6 +181,10 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		steps = steps[:len(steps)-2]
 	}
 	for _, step := range steps {
+		if step.name == "fluent-bit" && s.NoFluentBit != "" {
+			fmt.Fprintf(o.Log, "skipped %-14s %s\n", step.name, s.NoFluentBit)
+			continue
+		}
 		t0 := time.Now()
 		if err := step.fn(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", step.name, err)
@@ -187,6 +205,15 @@ func (s *Stack) URLs() [][2]string {
 			{"sidecar B payload", u(p.SidecarB, "/heartbeat/65536")},
 		}...)
 	}
+	if s.NoJaegerUI == "" {
+		out = append(out, [2]string{"Jaeger UI", u(p.JaegerQuery, "/search?service="+ServiceName)})
+	} else {
+		out = append(out, [2]string{"Jaeger UI", "none: " + s.NoJaegerUI})
+	}
+	fluentBit := s.LogStoreFile
+	if s.NoFluentBit != "" {
+		fluentBit = "none: " + s.NoFluentBit
+	}
 	return append(out, [][2]string{
 		{"Prometheus", u(p.Prometheus, "/graph")},
 		{"Jaeger query API", u(p.JaegerQuery, "/api/traces?service="+ServiceName)},
@@ -195,7 +222,7 @@ func (s *Stack) URLs() [][2]string {
 		{"collector OTLP/gRPC", "127.0.0.1:" + strconv.Itoa(p.OTLPGRPC)},
 		{"collector OTLP/HTTP", u(p.OTLPHTTP, "/v1/logs")},
 		{"syslog file (rsyslog)", s.SyslogFile},
-		{"Fluent Bit stand-in records", s.FluentBitFile},
+		{"Fluent Bit output (log store)", fluentBit},
 		{"logs", s.opts.Work},
 		{"your own sidecar", fmt.Sprintf("OTEL_EXPORTER_OTLP_ENDPOINT=http://%s HEARTBEAT_SYSLOG_ADDR=udp://%s", addr(p.OTLPGRPC), addr(p.RsyslogUDP))},
 	}...)
@@ -252,6 +279,23 @@ func (s *Stack) KillCollector() error {
 	return nil
 }
 
+// Terminate sends SIGTERM to the newest process named name, as the kubelet
+// does at a pod's deletion, and waits up to grace for it to exit before
+// SIGKILL. It returns how long the exit took and whether grace ran out.
+func (s *Stack) Terminate(name string, grace time.Duration) (time.Duration, bool, error) {
+	p := s.Proc(name)
+	if p == nil {
+		return 0, false, fmt.Errorf("no %s running", name)
+	}
+	if exited, _ := p.Exited(); exited {
+		return 0, false, fmt.Errorf("%s had already exited", name)
+	}
+	t0 := time.Now()
+	stopProc(p, syscall.SIGTERM, grace)
+	took := time.Since(t0)
+	return took, took >= grace, nil
+}
+
 func stopProc(p *Proc, sig syscall.Signal, grace time.Duration) {
 	if exited, _ := p.Exited(); exited {
 		return
@@ -300,7 +344,7 @@ func (s *Stack) pickPorts() error {
 		&p.RsyslogTCP, &p.RsyslogUDP, &p.Prometheus,
 		&p.JaegerOTLP, &p.JaegerOTLPHTTP, &p.JaegerQuery, &p.JaegerQueryGRPC, &p.JaegerHealth,
 		&p.OTLPGRPC, &p.OTLPHTTP, &p.Health, &p.PromExporter, &p.CollectorMetrics,
-		&p.FluentBit, &p.SidecarA, &p.SidecarB, &p.Closed,
+		&p.FluentBit, &p.FluentBitHTTP, &p.LogStore, &p.SidecarA, &p.SidecarB, &p.Closed,
 	} {
 		var err error
 		if *f, err = s.freePort(); err != nil {
@@ -410,18 +454,19 @@ func httpOK(url string) func(context.Context) error {
 	}
 }
 
-// startSink runs the Fluent Bit stand-in as a child process (this
-// executable, re-run with SinkEnv set) so it outlives a detached launcher.
-func (s *Stack) startSink(ctx context.Context) error {
+// startLogStore runs the log store behind Fluent Bit as a child process
+// (this executable, re-run with LogStoreEnv set) so it outlives a detached
+// launcher.
+func (s *Stack) startLogStore(ctx context.Context) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	p, err := s.start("fluentbit-sink", []string{SinkEnv + "=" + addr(s.Ports.FluentBit) + "," + s.FluentBitFile}, self)
+	p, err := s.start("log-store", []string{LogStoreEnv + "=" + addr(s.Ports.LogStore) + "," + s.LogStoreFile}, self)
 	if err != nil {
 		return err
 	}
-	return waitReady(ctx, p, 10*time.Second, httpOK("http://"+addr(s.Ports.FluentBit)+"/healthz"))
+	return waitReady(ctx, p, 10*time.Second, httpOK("http://"+addr(s.Ports.LogStore)+"/healthz"))
 }
 
 // rsyslogConf receives the collector's RFC 5424 stream on imtcp and the
@@ -521,15 +566,21 @@ scrape_configs:
 	return waitReady(ctx, p, 30*time.Second, httpOK("http://"+addr(s.Ports.Prometheus)+"/-/ready"))
 }
 
-func (s *Stack) startJaeger(ctx context.Context) error {
+// StartJaeger starts (or restarts, on the same ports) Jaeger, with the
+// built UI when there is one. Its storage is in memory: a restart empties it.
+func (s *Stack) StartJaeger(ctx context.Context) error {
 	p := s.Ports
-	proc, err := s.start("jaeger", []string{
+	env := []string{
 		"JAEGER_OTLP_GRPC_ENDPOINT=" + addr(p.JaegerOTLP),
 		"JAEGER_OTLP_HTTP_ENDPOINT=" + addr(p.JaegerOTLPHTTP),
 		"JAEGER_QUERY_HTTP_ENDPOINT=" + addr(p.JaegerQuery),
 		"JAEGER_QUERY_GRPC_ENDPOINT=" + addr(p.JaegerQueryGRPC),
 		"JAEGER_HEALTH_ENDPOINT=" + addr(p.JaegerHealth),
-	}, s.bin("bin/jaeger"), "--config", s.bin("collector/jaeger/config.yaml"))
+	}
+	if s.NoJaegerUI == "" {
+		env = append(env, "JAEGER_UI_ASSETS_PATH="+s.bin("bin/jaeger-ui"))
+	}
+	proc, err := s.start("jaeger", env, s.bin("bin/jaeger"), "--config", s.bin("collector/jaeger/config.yaml"))
 	if err != nil {
 		return err
 	}
@@ -552,6 +603,8 @@ func (s *Stack) StartCollector(ctx context.Context) error {
 			"JAEGER_OTLP_ENDPOINT=" + addr(p.JaegerOTLP),
 			"OTELCOL_METRICS_HOST=127.0.0.1",
 			"OTELCOL_METRICS_PORT=" + strconv.Itoa(p.CollectorMetrics),
+			// Kept across restarts: the persistent sending queues.
+			"OTELCOL_STORAGE_DIR=" + s.path("collector/storage"),
 		}
 	}
 	proc, err := s.start("collector", s.collectorEnv, s.bin("bin/otelcol-heartbeat"), "--config", s.bin("otel-collector.yaml"))
@@ -599,7 +652,19 @@ func (s *Stack) startSidecar(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	uid := "00000000-0000-0000-0000-00000000000" + strings.TrimPrefix(name, "sidecar-")
+	// Its output goes where the kubelet's container runtime puts it, for
+	// Fluent Bit's tail input.
+	logFile, err := s.containerLog(pod, uid, "heartbeat")
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	p, err := s.start(name, []string{
+		CRILogEnv + "=" + logFile,
 		"OTEL_SERVICE_NAME=" + ServiceName,
 		"OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=" + Namespace,
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + addr(s.Ports.OTLPGRPC),
@@ -611,9 +676,9 @@ func (s *Stack) startSidecar(ctx context.Context, name string) error {
 		"POD_NAME=" + pod,
 		"POD_NAMESPACE=" + Namespace,
 		"NODE_NAME=e2e-node",
-		"POD_UID=00000000-0000-0000-0000-00000000000" + strings.TrimPrefix(name, "sidecar-"),
+		"POD_UID=" + uid,
 		"CONTAINER_NAME=heartbeat",
-	}, s.bin("bin/heartbeat"), "serve",
+	}, self, s.bin("bin/heartbeat"), "serve",
 		"--listen", addr(port),
 		"--config", checks,
 		"--syslog-addr", "udp://"+addr(s.Ports.RsyslogUDP),

@@ -16,14 +16,15 @@ need_apt() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing Debian packages: ${missing[*]}" >&2
+  # Other installs may hold the dpkg lock: wait for it rather than fail.
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   # Update at most once per hour: apt lists go stale, but updating every run is slow.
   local stamp="$CACHE_DIR/apt-updated"
   if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +60)" ]; then
-    $sudo apt-get update -qq >/dev/null && touch "$stamp"
+    $sudo apt-get -o DPkg::Lock::Timeout=900 update -qq >/dev/null && touch "$stamp"
   fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # need_go_tool BIN PKG@VERSION installs a Go tool into $(go env GOPATH)/bin unless present.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# make stack: starts the e2e pipeline (rsyslog, Prometheus, Jaeger, the
-# collector, a Fluent Bit stand-in, sidecars A and B) on free 127.0.0.1 ports,
-# prints the URLs and leaves it running. `scripts/stack.sh down` stops it.
+# make stack: starts the e2e pipeline (rsyslog, Prometheus, Jaeger with its
+# UI, the collector, Fluent Bit and the log store behind it, sidecars A and B)
+# on free 127.0.0.1 ports, prints the URLs and leaves it running.
+# `scripts/stack.sh down` stops it. Without ../shared there is no Jaeger UI
+# (the query API alone) and, unless $FLUENT_BIT or PATH has one, no Fluent
+# Bit: the stack says so and runs without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -11,6 +14,8 @@ case "${1:-up}" in
     need_apt rsyslog prometheus
     bash scripts/collector.sh
     bash scripts/jaeger.sh
+    bash scripts/jaeger-ui.sh
+    bash scripts/fluent-bit.sh
     if [ ! -x bin/heartbeat ] && [[ " ${*:2} " != *" -no-sidecars "* ]]; then
       echo "bin/heartbeat missing: run make build first" >&2
       exit 1

@@ -1,9 +1,10 @@
 //go:build e2e
 
 // Command stack starts the same pipeline as the e2e test — rsyslog,
-// Prometheus, Jaeger, the collector, a Fluent Bit stand-in and sidecars A and
-// B — on free 127.0.0.1 ports, prints their URLs and exits, leaving them
-// running. `stack down` (or scripts/stack.sh down) stops them.
+// Prometheus, Jaeger and its UI, the collector, Fluent Bit with the log store
+// behind it, and sidecars A and B — on free 127.0.0.1 ports, prints their
+// URLs and exits, leaving them running. `stack down` (or scripts/stack.sh
+// down) stops them.
 package main
 
 import (
@@ -23,7 +24,7 @@ import (
 )
 
 func main() {
-	e2e.RunSinkIfRequested()
+	e2e.RunHelperIfRequested()
 	root := flag.String("root", ".", "repository root (bin/, otel-collector.yaml, collector/)")
 	work := flag.String("work", "e2e/work/stack", "directory for configs, data and logs")
 	noSidecars := flag.Bool("no-sidecars", false, "start only the pipeline, for sidecars you run yourself")
