@@ -32,10 +32,16 @@ run: build
 ## test: every test CI runs
 test: lint unit fuzz e2e deploy-test soak-ci
 
-## unit: go test, fuzz seed corpora included
-unit:
+## unit: go test, fuzz seed corpora included; the network lab tests run
+## bin/heartbeat in namespaces
+unit: build lab-tools
 	@bash -c 'source scripts/lib.sh && need_apt prometheus' # promtool: the mesh test evaluates its quorum rule
-	$(GO) test -count=1 ./...
+	HEARTBEAT_BIN=$(abspath $(BIN)) $(GO) test -count=1 ./...
+
+## lab-tools: iptables for the network lab tests (as root, which the lab needs)
+.PHONY: lab-tools
+lab-tools:
+	@[ "$$(id -u)" -ne 0 ] || bash -c 'source scripts/lib.sh && need_apt iptables iproute2 util-linux'
 
 $(STATICCHECK):
 	@bash -c 'source scripts/lib.sh && need_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2'

@@ -342,8 +342,11 @@ func (r *Runner) endSpan(ctx context.Context, span trace.Span, res probe.Result,
 	if span.IsRecording() {
 		attrs := make([]attribute.KeyValue, 0, 6)
 		if res.Peer.IsValid() {
-			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(res.Peer.Addr().String()),
-				semconv.NetworkPeerPortKey.Int(int(res.Peer.Port())))
+			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(res.Peer.Addr().String()))
+			// ICMP has no ports.
+			if res.Peer.Port() != 0 {
+				attrs = append(attrs, semconv.NetworkPeerPortKey.Int(int(res.Peer.Port())))
+			}
 		}
 		if res.StatusCode != 0 {
 			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(res.StatusCode))
@@ -358,6 +361,7 @@ func (r *Runner) endSpan(ctx context.Context, span trace.Span, res probe.Result,
 			attrs = append(attrs, semconv.ErrorTypeKey.String(res.ErrorType))
 			span.SetStatus(codes.Error, res.Reason)
 		}
+		attrs = append(attrs, networkAttrs(res)...)
 		span.SetAttributes(attrs...)
 		r.phaseSpans(ctx, res.Phases)
 	}
@@ -400,6 +404,14 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	if s.role == mesh.RoleSweep {
 		s.st.Address = res.Peer // the sweep series has no peer of its own: logs name this one
 	}
+	s.st.PathMTU, s.st.Loss = 0, nil
+	if res.PathMTU != nil {
+		s.st.PathMTU = res.PathMTU.MTU
+	}
+	if res.Echo != nil && res.Echo.Sent > 0 {
+		loss := res.Echo.Loss()
+		s.st.Loss = &loss
+	}
 	if res.Success {
 		s.st.LastResult = c.redact(res.Message)
 	} else {
@@ -418,6 +430,13 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	}
 	if res.HasServerTiming {
 		in.networkDur.Record(ctx, max(0, (res.Duration-res.ServerTiming).Seconds()), s.baseOpt)
+	}
+	if e := res.Echo; e != nil {
+		in.icmpSent.Add(ctx, int64(e.Sent), s.baseOpt)
+		in.icmpReceived.Add(ctx, int64(e.Received), s.baseOpt)
+		for _, rtt := range e.RTTs {
+			in.icmpRTT.Record(ctx, rtt.Seconds(), s.baseOpt)
+		}
 	}
 	// Checks with a URL send HTTP requests; the resolution run of an
 	// each_address or mesh check does not.

@@ -85,6 +85,10 @@ type SeriesStatus struct {
 	LastErrorAt          time.Time `json:"last_error_at,omitzero"`
 	StatusCode           int       `json:"status_code,omitempty"`
 	CertExpiry           time.Time `json:"cert_expiry,omitzero"`
+	// PathMTU is the path MTU in bytes an mtu check's last run measured.
+	PathMTU int `json:"path_mtu,omitempty"`
+	// Loss is the fraction of echoes an icmp check's last run lost.
+	Loss *float64 `json:"loss,omitempty"`
 }
 
 // transition is what one run did to a series' State.

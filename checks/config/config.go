@@ -51,6 +51,8 @@ type Check struct {
 	TLS  TLSOptions // used by tls checks, https targets and tcp checks with TCP.TLS
 	DNS  DNSOptions
 	GRPC GRPCOptions
+	ICMP ICMPOptions
+	MTU  MTUOptions
 }
 
 // HTTPOptions configures an http check.

@@ -260,6 +260,26 @@ func TestExampleRoundTrip(t *testing.T) {
 			c.Interval = 15 * time.Second
 			return c
 		}(),
+		func() Check {
+			c := def(Check{Name: "gateway-ping", Type: TypeICMP, Target: "10.0.0.1", Server: HostPort{Host: "10.0.0.1"},
+				ICMP: ICMPOptions{Count: 5, Spacing: 200 * time.Millisecond, Size: 56, DontFragment: true, TTL: 64, IPVersion: 4, MaxLoss: 0.2}})
+			c.Interval = 10 * time.Second
+			return c
+		}(),
+		func() Check {
+			c := def(Check{Name: "overlay-mtu", Type: TypeMTU, Target: "10.0.0.1", Server: HostPort{Host: "10.0.0.1"},
+				MTU: MTUOptions{Mode: MTUModeICMP, MinMTU: 1400, MaxMTU: 9000, Ladder: DefaultMTULadder(),
+					Tries: 3, Wait: 500 * time.Millisecond, TTL: 64, IPVersion: 4}})
+			c.Interval, c.Timeout = 5*time.Minute, 20*time.Second
+			return c
+		}(),
+		func() Check {
+			c := def(Check{Name: "overlay-mtu-http", Type: TypeMTU, Target: "http://10.0.0.1:8080", Server: HostPort{"10.0.0.1", 8080},
+				MTU: MTUOptions{Mode: MTUModeHTTP, Sizes: DefaultMTUSizes(), FetchTimeout: 2 * time.Second, Tries: 2}})
+			c.Interval, c.Timeout = 5*time.Minute, 30*time.Second
+			c.URL = mustURL(t, c.Target)
+			return c
+		}(),
 		def(Check{Name: "mesh", Type: TypeHTTP, Target: "http://heartbeat-peers.default.svc.cluster.local:8080/heartbeat/64",
 			Server: HostPort{"heartbeat-peers.default.svc.cluster.local", 8080},
 			HTTP:   HTTPOptions{Method: "GET", MaxRedirects: 10},
@@ -287,7 +307,8 @@ func TestExampleRoundTrip(t *testing.T) {
 	for _, typ := range []reflect.Type{
 		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](),
 		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
-		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](), reflect.TypeFor[peersYAML](),
+		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
+		reflect.TypeFor[icmpYAML](), reflect.TypeFor[mtuYAML](), reflect.TypeFor[peersYAML](),
 	} {
 		for _, k := range yamlKeys(typ) {
 			if !regexp.MustCompile(`\b` + k + `:`).Match(data) {
@@ -500,7 +521,7 @@ func TestDerived(t *testing.T) {
 // TestTypesComplete checks every type has what validation and derivation use.
 func TestTypesComplete(t *testing.T) {
 	t.Parallel()
-	want := []string{TypeHTTP, TypeTCP, TypeTLS, TypeDNS, TypeGRPC}
+	want := []string{TypeHTTP, TypeTCP, TypeTLS, TypeDNS, TypeGRPC, TypeICMP, TypeMTU}
 	if got := Types(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Types() = %v, want %v", got, want)
 	}

@@ -15,6 +15,8 @@ const (
 	TypeTLS  = "tls"
 	TypeDNS  = "dns"
 	TypeGRPC = "grpc"
+	TypeICMP = "icmp"
+	TypeMTU  = "mtu"
 )
 
 // DefaultDNSPort is the port of a dns.server written without one.
@@ -43,6 +45,10 @@ type checkType struct {
 	// derive sets Check.Server (and URL where the type has one); called
 	// only for a valid target.
 	derive func(*Check)
+	// checkProblems, if set, validates what the type's options require of
+	// the rest of the check (a timeout long enough, a target of the right
+	// form); fields relative to the check.
+	checkProblems func(*Check) []problem
 }
 
 // optionsBlock is a type's options struct.
@@ -80,6 +86,21 @@ var checkTypes = []checkType{
 		usesTLS: func(c *Check) bool { return c.GRPC.UseTLS }, eachAddress: true,
 		targetProblem: hostPortProblem, derive: deriveTarget,
 		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.GRPC = d.grpcOptions(&r.GRPC, p) },
+	},
+	{
+		name: TypeICMP, section: "icmp", options: func(c *Check) optionsBlock { return &c.ICMP },
+		usesTLS: never, eachAddress: true,
+		targetProblem: hostProblem, derive: deriveHost,
+		decodeYAML:    func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.ICMP = d.icmpOptions(&r.ICMP, p) },
+		checkProblems: icmpCheckProblems,
+	},
+	{
+		name: TypeMTU, section: "mtu", options: func(c *Check) optionsBlock { return &c.MTU },
+		// Only an http-mode search of an https:// payload server does TLS.
+		usesTLS: func(c *Check) bool { return strings.HasPrefix(c.Target, "https://") }, eachAddress: true,
+		targetProblem: mtuTargetProblem, derive: deriveMTU,
+		decodeYAML:    func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.MTU = d.mtuOptions(&r.MTU, p) },
+		checkProblems: mtuCheckProblems,
 	},
 }
 

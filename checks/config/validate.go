@@ -105,6 +105,10 @@ func (c *Check) applyDefaults(given func(field string) bool) {
 			c.DNS.RecordType = DefaultRecordType
 		}
 		c.DNS.Server = withDNSPort(c.DNS.Server)
+	case TypeICMP:
+		c.ICMP.applyDefaults(unset)
+	case TypeMTU:
+		c.MTU.applyDefaults(unset)
 	}
 	c.derive()
 }
@@ -213,6 +217,9 @@ func (c *Check) problems() []problem {
 	ps = append(ps, c.unusedSections(c.sectionSet)...)
 	if typ.options != nil {
 		ps = append(ps, prefixed(typ.section, typ.options(c).problems())...)
+	}
+	if typ.checkProblems != nil {
+		ps = append(ps, typ.checkProblems(c)...)
 	}
 	if typ.usesTLS(c) {
 		ps = append(ps, prefixed("tls", c.TLS.problems())...)

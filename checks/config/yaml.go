@@ -61,6 +61,8 @@ type checkYAML struct {
 	TLS          obj[tlsYAML]   `yaml:"tls"`
 	DNS          obj[dnsYAML]   `yaml:"dns"`
 	GRPC         obj[grpcYAML]  `yaml:"grpc"`
+	ICMP         obj[icmpYAML]  `yaml:"icmp"`
+	MTU          obj[mtuYAML]   `yaml:"mtu"`
 }
 
 // httpYAML is the http block: request, expectations, redirects, credentials.

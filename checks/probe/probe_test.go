@@ -243,7 +243,7 @@ func TestRegistryCoversEveryType(t *testing.T) {
 	if got, want := len(registry()), len(config.Types()); got != want {
 		t.Errorf("registry has %d probers for %d check types", got, want)
 	}
-	for _, typ := range []string{"", "icmp", "HTTP"} {
+	for _, typ := range []string{"", "ping", "HTTP"} {
 		if _, ok := Lookup(typ); ok {
 			t.Errorf("Lookup(%q) found a prober, want none", typ)
 		}

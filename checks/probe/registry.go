@@ -17,6 +17,8 @@ func registry() map[string]ProbeFunc {
 		config.TypeTLS:  probeTLS,
 		config.TypeDNS:  probeDNS,
 		config.TypeGRPC: probeGRPC,
+		config.TypeICMP: probeICMP,
+		config.TypeMTU:  probeMTU,
 	}
 }
 
