@@ -202,7 +202,7 @@ func TestRunOnceMesh(t *testing.T) {
 		t.Fatalf("%d probes, lines:\n%s", len(p.targets()), out.String())
 	}
 	for _, l := range lines {
-		if !strings.HasPrefix(l, "mesh [127.0.0.") {
+		if !strings.HasPrefix(l, "mesh peers.heartbeat.test:9 [127.0.0.") {
 			t.Errorf("line %q does not name its peer", l)
 		}
 	}

@@ -460,25 +460,23 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	}
 }
 
-// runLine is the GoHeartbeat-style line for one run: "http://host/path:
-// 200 OK", or "<target>: FAILED: <reason>".
+// runLine is the line for one run, "TARGET: RESULT" with every type:
+// "http://host/path: 200 OK", "db:5432 [10.0.0.7:5432]: Connection to
+// 10.0.0.7:5432 successful.", "<target>: FAILED: <reason>". A message that
+// already starts with the target (http, dns) does not repeat it.
 func runLine(s *series, st SeriesStatus) string {
 	target := s.chk.display
-	addr := ""
 	if a := cmp.Or(s.address, st.Address); a.IsValid() { // the sweep series names its last peer
-		addr = a.String()
-		target += " [" + addr + "]"
+		target += " [" + a.String() + "]"
 	}
 	if !st.LastSuccess {
 		return target + ": FAILED: " + st.LastError
 	}
-	if st.LastResult == "" {
-		return target + ": OK"
+	msg := strings.TrimPrefix(st.LastResult, s.chk.display+": ")
+	if msg == "" {
+		msg = "OK"
 	}
-	if addr != "" && !strings.Contains(st.LastResult, addr) {
-		return "[" + addr + "] " + st.LastResult
-	}
-	return st.LastResult
+	return target + ": " + msg
 }
 
 // spanAttrs are the attributes every run span of c starts with; probers add

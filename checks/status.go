@@ -125,7 +125,7 @@ td.addr{padding-left:2em;color:#555}
 code{font-size:90%}
 </style></head><body>
 <h1>heartbeat checks</h1>
-<p>{{len .Checks}} checks, as of {{.Now.Format "2006-01-02 15:04:05 UTC"}}.</p>
+<p>{{len .Checks}} check{{if ne (len .Checks) 1}}s{{end}}, as of {{.Now.Format "2006-01-02 15:04:05 UTC"}}.</p>
 <table>
 <tr><th>check</th><th>type</th><th>target</th><th>state</th><th>last run</th><th>duration</th><th>result</th></tr>
 {{range .Checks}}{{$c := .}}

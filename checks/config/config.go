@@ -88,8 +88,20 @@ type HeaderMatch struct {
 // TCPOptions configures a tcp check.
 type TCPOptions struct {
 	Send   string
-	Expect *regexp.Regexp // nil: connecting is enough
+	Expect *regexp.Regexp // nil: connecting is enough; matched against each line read
 	UseTLS bool
+	// QueryResponse is a dialogue run in order instead of Send and Expect.
+	QueryResponse []QueryStep
+}
+
+// QueryStep is one step of a tcp dialogue: wait for Expect, then write Send, then start TLS; each part optional.
+type QueryStep struct {
+	// The order within a step is blackbox_exporter's.
+
+	Expect *regexp.Regexp // matched against each line read, as Expect
+	Send   string         // a secret like TCPOptions.Send; ends in "\n" (added when missing)
+	// StartTLS upgrades the connection to TLS (STARTTLS), verified by the tls options.
+	StartTLS bool
 }
 
 // TLSOptions configures certificate checks for https, tls and tcp+tls.
@@ -105,7 +117,13 @@ type TLSOptions struct {
 type DNSOptions struct {
 	Server     string // host:port of the resolver to ask (port 53 added when missing); "" means the system resolver
 	RecordType string // A, AAAA, CNAME, MX, TXT, NS, SRV; always set, default A
-	// ExpectedAnswers, if set, must all appear in the answer (string form of the record data).
+	// Transport is "udp" (retried over TCP when truncated) or "tcp"; always set, default udp.
+	Transport string
+	// ValidRcodes are the response codes that pass, as numbers (0 NOERROR, 3 NXDOMAIN); always set, default NOERROR.
+	ValidRcodes []int
+	// FailIfNoAnswer fails a run whose answer section is empty; by default NOERROR without records passes.
+	FailIfNoAnswer bool
+	// ExpectedAnswers, if set, must all appear in the answer, compared as the dns prober documents.
 	ExpectedAnswers []string
 }
 

@@ -247,10 +247,18 @@ func TestExampleRoundTrip(t *testing.T) {
 			TCP: TCPOptions{Send: "EHLO heartbeat\r\n", Expect: re("^220"), UseTLS: true},
 			TLS: TLSOptions{ServerName: "mail.example.com"},
 		}),
+		def(Check{
+			Name: "smtp-starttls", Type: TypeTCP, Target: "mail.example.com:25", Server: HostPort{"mail.example.com", 25},
+			TCP: TCPOptions{QueryResponse: []QueryStep{
+				{Expect: re("^220 ")}, {Send: "EHLO heartbeat\r"}, {Expect: re("^250-STARTTLS")},
+				{Send: "STARTTLS"}, {Expect: re("^220")}, {StartTLS: true}, {Send: "QUIT"},
+			}},
+			TLS: TLSOptions{ServerName: "mail.example.com"},
+		}),
 		def(Check{Name: "cert", Type: TypeTLS, Target: "example.com:443", Server: HostPort{"example.com", 443}, TLS: TLSOptions{MinDaysLeft: 21}}),
 		def(Check{
 			Name: "dns", Type: TypeDNS, Target: "example.com", Server: HostPort{"127.0.0.1", 53},
-			DNS: DNSOptions{Server: "127.0.0.1:53", RecordType: "A", ExpectedAnswers: []string{"1.2.3.4"}},
+			DNS: DNSOptions{Server: "127.0.0.1:53", RecordType: "A", Transport: "udp", ValidRcodes: []int{0}, ExpectedAnswers: []string{"1.2.3.4"}},
 		}),
 		def(Check{Name: "grpc", Type: TypeGRPC, Target: "127.0.0.1:9090", Server: HostPort{"127.0.0.1", 9090}}),
 		func() Check {
@@ -305,7 +313,7 @@ func TestExampleRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, typ := range []reflect.Type{
-		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](),
+		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](), reflect.TypeFor[queryStepYAML](),
 		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
 		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
 		reflect.TypeFor[icmpYAML](), reflect.TypeFor[mtuYAML](), reflect.TypeFor[peersYAML](),

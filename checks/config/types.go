@@ -67,7 +67,7 @@ var checkTypes = []checkType{
 	},
 	{
 		name: TypeTCP, section: "tcp", options: func(c *Check) optionsBlock { return &c.TCP },
-		usesTLS: func(c *Check) bool { return c.TCP.UseTLS }, eachAddress: true,
+		usesTLS: func(c *Check) bool { return c.TCP.UseTLS || c.TCP.startsTLS() }, eachAddress: true,
 		targetProblem: hostPortProblem, derive: deriveTarget,
 		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.TCP = d.tcpOptions(&r.TCP, p) },
 	},
@@ -213,7 +213,7 @@ func withDNSPort(server string) string {
 	if server == "" {
 		return ""
 	}
-	if net.ParseIP(server) != nil || !strings.Contains(server, ":") {
+	if net.ParseIP(server) != nil || !strings.Contains(server, ":") && validHostname(server) {
 		return net.JoinHostPort(server, strconv.Itoa(DefaultDNSPort))
 	}
 	return server

@@ -30,6 +30,8 @@ const (
 	DefaultMaxRedirects     = 10               // http.max_redirects, as net/http
 	DefaultMethod           = http.MethodGet   // http.method
 	DefaultRecordType       = "A"              // dns.record_type
+	DefaultDNSTransport     = "udp"            // dns.transport
+	DefaultDNSRcode         = 0                // dns.valid_rcodes: NOERROR
 )
 
 // Limits enforced by validation.
@@ -46,6 +48,9 @@ const (
 var (
 	methods     = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
 	recordTypes = []string{"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV"}
+	transports  = []string{"udp", "tcp"}
+	// rcodes names the response codes a DNS header can carry, by value.
+	rcodes = []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"}
 )
 
 // inheritedTimeout is the timeout a check gets when it sets none: the
@@ -53,7 +58,9 @@ var (
 // the interval (as Prometheus caps an inherited scrape_timeout), so a short
 // interval never needs a timeout written next to it.
 func inheritedTimeout(inherited, interval time.Duration) time.Duration {
-	if inherited >= interval {
+	// An interval too short to use is reported by itself; deriving a
+	// timeout from it would add an error about a key nobody wrote.
+	if interval >= MinInterval && inherited >= interval {
 		return interval / 2
 	}
 	return inherited
@@ -103,6 +110,12 @@ func (c *Check) applyDefaults(given func(field string) bool) {
 	case TypeDNS:
 		if unset("dns.record_type", c.DNS.RecordType == "") {
 			c.DNS.RecordType = DefaultRecordType
+		}
+		if unset("dns.transport", c.DNS.Transport == "") {
+			c.DNS.Transport = DefaultDNSTransport
+		}
+		if unset("dns.valid_rcodes", len(c.DNS.ValidRcodes) == 0) {
+			c.DNS.ValidRcodes = []int{DefaultDNSRcode}
 		}
 		c.DNS.Server = withDNSPort(c.DNS.Server)
 	case TypeICMP:
@@ -260,7 +273,7 @@ func (c *Check) sectionSet(section string) bool {
 	return !isZero(block)
 }
 
-const tlsUnusedMsg = "only used by tls and http checks, and by tcp and grpc checks with tls: true"
+const tlsUnusedMsg = "only used by tls and http checks, by tcp and grpc checks with tls: true, and by tcp checks with a starttls step"
 
 func (o *HTTPOptions) problems() []problem {
 	var ps []problem
@@ -335,8 +348,38 @@ func (o *HTTPOptions) problems() []problem {
 	return ps
 }
 
-// problems: Send may be anything, Expect is compiled; nothing to check.
-func (o *TCPOptions) problems() []problem { return nil }
+// problems: Send may be anything and Expect is compiled; a dialogue must
+// say something in every step and start TLS at most once.
+func (o *TCPOptions) problems() []problem {
+	if len(o.QueryResponse) == 0 {
+		return nil
+	}
+	var ps []problem
+	if o.Send != "" || o.Expect != nil {
+		ps = append(ps, probf("query_response", ErrInvalidValue, "set either send and expect or query_response, not both"))
+	}
+	tlsAt := -1
+	for i, st := range o.QueryResponse {
+		p := indexPath("query_response", i)
+		switch {
+		case st.Expect == nil && st.Send == "" && !st.StartTLS:
+			ps = append(ps, probf(p, ErrMissingField, "needs expect, send or starttls"))
+		case !st.StartTLS:
+		case o.UseTLS:
+			ps = append(ps, probf(p+".starttls", ErrInvalidValue, "the connection is already TLS (tcp.tls: true)"))
+		case tlsAt >= 0:
+			ps = append(ps, probf(p+".starttls", ErrInvalidValue, "TLS already started at query_response[%d]", tlsAt))
+		default:
+			tlsAt = i
+		}
+	}
+	return ps
+}
+
+// startsTLS reports whether a step of the dialogue starts TLS.
+func (o *TCPOptions) startsTLS() bool {
+	return slices.ContainsFunc(o.QueryResponse, func(st QueryStep) bool { return st.StartTLS })
+}
 
 func (o *GRPCOptions) problems() []problem {
 	if !printable(o.Service) {
@@ -354,8 +397,19 @@ func (o *DNSOptions) problems() []problem {
 		add("record_type", ErrInvalidValue, "unknown record type %q (want %s)", o.RecordType, orList(recordTypes))
 	}
 	if o.Server != "" {
-		if msg := hostPortProblem(o.Server); msg != "" {
-			add("server", ErrInvalidValue, "%s", msg)
+		if msg := dnsServerProblem(o.Server); msg != "" {
+			add("server", ErrInvalidValue, "%s (got %q)", msg, o.Server)
+		}
+	}
+	if !slices.Contains(transports, o.Transport) {
+		add("transport", ErrInvalidValue, "unknown transport %q (want %s)", o.Transport, orList(transports))
+	}
+	if len(o.ValidRcodes) == 0 {
+		add("valid_rcodes", ErrInvalidValue, "must list at least one response code (e.g. NOERROR)")
+	}
+	for i, rc := range o.ValidRcodes {
+		if rc < 0 || rc >= len(rcodes) {
+			add(indexPath("valid_rcodes", i), ErrInvalidValue, "unknown response code %d (want 0 to %d)", rc, len(rcodes)-1)
 		}
 	}
 	for i, a := range o.ExpectedAnswers {
@@ -414,6 +468,18 @@ func dnsNameProblem(target string) string {
 		return "must be a DNS name (e.g. example.com)"
 	}
 	return ""
+}
+
+// dnsServerProblem is hostPortProblem for a resolver, whose port may be
+// left out.
+func dnsServerProblem(s string) string {
+	if net.ParseIP(s) == nil && !strings.Contains(s, ":") {
+		if !validHostname(s) {
+			return "not a valid host name or IP address"
+		}
+		return ""
+	}
+	return hostPortProblem(s)
 }
 
 func urlProblem(s string) string {

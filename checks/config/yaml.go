@@ -94,9 +94,17 @@ type headerMatchYAML struct {
 
 // tcpYAML is the tcp block: what to send, what to expect back, TLS or not.
 type tcpYAML struct {
-	Send   ast.Node `yaml:"send"`   // may hold ${env:...} and ${file:...} secrets
-	Expect ast.Node `yaml:"expect"` // a regular expression for the first bytes back
-	TLS    ast.Node `yaml:"tls"`
+	Send          ast.Node                 `yaml:"send"`   // may hold ${env:...} and ${file:...} secrets
+	Expect        ast.Node                 `yaml:"expect"` // a regular expression for a line read back
+	TLS           ast.Node                 `yaml:"tls"`
+	QueryResponse list[obj[queryStepYAML]] `yaml:"query_response"` // blackbox_exporter's dialogue steps
+}
+
+// queryStepYAML is one item of tcp.query_response.
+type queryStepYAML struct {
+	Expect   ast.Node `yaml:"expect"`
+	Send     ast.Node `yaml:"send"` // a secret, as tcp.send
+	StartTLS ast.Node `yaml:"starttls"`
 }
 
 // tlsYAML is the tls block, for every type that speaks TLS.
@@ -107,10 +115,13 @@ type tlsYAML struct {
 	MinDaysLeft        ast.Node `yaml:"min_days_left"` // 0: off
 }
 
-// dnsYAML is the dns block: resolver, record type, expected answers.
+// dnsYAML is the dns block: resolver, transport, record type, what passes.
 type dnsYAML struct {
 	Server          ast.Node       `yaml:"server"`
+	Transport       ast.Node       `yaml:"transport"`
 	RecordType      ast.Node       `yaml:"record_type"`
+	ValidRcodes     list[ast.Node] `yaml:"valid_rcodes"` // names such as NOERROR, NXDOMAIN
+	FailIfNoAnswer  ast.Node       `yaml:"fail_if_no_answer"`
 	ExpectedAnswers list[ast.Node] `yaml:"expected_answers"`
 }
 
@@ -564,8 +575,32 @@ func (d *yamlDecoder) tcpOptions(o *obj[tcpYAML], path string) TCPOptions {
 		t.Send, _ = d.secret(o.v.Send, joinPath(path, "send"))
 		t.Expect, _ = d.regexp(o.v.Expect, joinPath(path, "expect"))
 		t.UseTLS, _ = d.boolean(o.v.TLS, joinPath(path, "tls"))
+		t.QueryResponse = d.querySteps(&o.v.QueryResponse, joinPath(path, "query_response"))
 	}
 	return t
+}
+
+func (d *yamlDecoder) querySteps(l *list[obj[queryStepYAML]], path string) []QueryStep {
+	items, _ := l.get(d, path)
+	var steps []QueryStep
+	for i := range items {
+		p := indexPath(path, i)
+		const notMapping = "must be a mapping with expect, send or starttls"
+		if !items[i].set {
+			d.fail(p, ErrWrongType, notMapping)
+			continue
+		}
+		if !openObj(d, &items[i], p, notMapping) {
+			continue
+		}
+		r := &items[i].v
+		var st QueryStep
+		st.Expect, _ = d.regexp(r.Expect, joinPath(p, "expect"))
+		st.Send, _ = d.secret(r.Send, joinPath(p, "send"))
+		st.StartTLS, _ = d.boolean(r.StartTLS, joinPath(p, "starttls"))
+		steps = append(steps, st)
+	}
+	return steps
 }
 
 func (d *yamlDecoder) grpcOptions(o *obj[grpcYAML], path string) GRPCOptions {
@@ -586,6 +621,11 @@ func (d *yamlDecoder) dnsOptions(o *obj[dnsYAML], path string) DNSOptions {
 	if rt, ok := d.str(o.v.RecordType, joinPath(path, "record_type")); ok {
 		opts.RecordType = strings.ToUpper(rt)
 	}
+	if tr, ok := d.str(o.v.Transport, joinPath(path, "transport")); ok {
+		opts.Transport = strings.ToLower(tr)
+	}
+	opts.FailIfNoAnswer, _ = d.boolean(o.v.FailIfNoAnswer, joinPath(path, "fail_if_no_answer"))
+	opts.ValidRcodes = d.rcodes(&o.v.ValidRcodes, joinPath(path, "valid_rcodes"))
 	answers, _ := o.v.ExpectedAnswers.get(d, joinPath(path, "expected_answers"))
 	for i, n := range answers {
 		if s, ok := d.str(n, indexPath(joinPath(path, "expected_answers"), i)); ok {
@@ -593,6 +633,29 @@ func (d *yamlDecoder) dnsOptions(o *obj[dnsYAML], path string) DNSOptions {
 		}
 	}
 	return opts
+}
+
+// rcodes reads response code names (NOERROR, nxdomain) as their values.
+func (d *yamlDecoder) rcodes(l *list[ast.Node], path string) []int {
+	items, ok := l.get(d, path)
+	if !ok {
+		return nil
+	}
+	codes := make([]int, 0, len(items))
+	for i, n := range items {
+		p := indexPath(path, i)
+		name, ok := d.str(n, p)
+		if !ok {
+			continue
+		}
+		code := slices.Index(rcodes, strings.ToUpper(name))
+		if code < 0 {
+			d.fail(p, ErrInvalidValue, "unknown response code %q (want %s)", name, orList(rcodes))
+			continue
+		}
+		codes = append(codes, code)
+	}
+	return codes
 }
 
 func (d *yamlDecoder) tlsOptions(o *obj[tlsYAML], path string) TLSOptions {

@@ -55,14 +55,16 @@ const (
 	ErrExpectMismatch    = "expect_mismatch"
 	ErrDNSAnswer         = "dns_answer_mismatch"
 	ErrGRPCNotServing    = "grpc_not_serving"
-	ErrNoReply           = "no_reply"       // icmp, mtu: not one echo answered (total loss)
-	ErrPacketLoss        = "packet_loss"    // icmp: loss above max_loss
-	ErrUnreachable       = "unreachable"    // icmp, mtu: ICMP destination unreachable, no route
-	ErrTTLExceeded       = "ttl_exceeded"   // icmp, mtu: ICMP time exceeded (ttl too small, a loop)
-	ErrPermission        = "permission"     // icmp, mtu: no ICMP socket allowed (sysctl or capability)
-	ErrPacketTooBig      = "packet_too_big" // icmp: a DF echo larger than the path or the interface
-	ErrBlackHole         = "black_hole"     // mtu: large packets vanish without "fragmentation needed"
-	ErrMTUBelowMin       = "mtu_below_min"  // mtu: path MTU below min_mtu
+	ErrNoReply           = "no_reply"               // icmp, mtu: not one echo answered (total loss)
+	ErrPacketLoss        = "packet_loss"            // icmp: loss above max_loss
+	ErrUnreachable       = "unreachable"            // icmp, mtu: ICMP destination unreachable, no route
+	ErrTTLExceeded       = "ttl_exceeded"           // icmp, mtu: ICMP time exceeded (ttl too small, a loop)
+	ErrPermission        = "permission"             // icmp, mtu: no ICMP socket allowed (sysctl or capability)
+	ErrPacketTooBig      = "packet_too_big"         // icmp: a DF echo larger than the path or the interface
+	ErrBlackHole         = "black_hole"             // mtu: large packets vanish without "fragmentation needed"
+	ErrMTUBelowMin       = "mtu_below_min"          // mtu: path MTU below min_mtu
+	ErrGRPCUnimplemented = "grpc_unimplemented"     // grpc: the server has no grpc.health.v1.Health service
+	ErrGRPCProtocol      = "grpc_protocol_mismatch" // grpc: the port speaks HTTP/1.1, or TLS without grpc.tls
 	ErrOther             = "other"
 )
 
