@@ -98,7 +98,7 @@ func resolution(c *check, start, end time.Time, n int, err error) probe.Result {
 	case err != nil:
 		res.ErrorType, res.Reason = probe.ErrDNS, err.Error()
 	default:
-		res.Message = fmt.Sprintf("%s: %d members", c.display, n)
+		res.Message = fmt.Sprintf("%s: %d member%s", c.display, n, plural(n))
 	}
 	return res
 }
@@ -158,4 +158,12 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// plural is "s" unless n is 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
