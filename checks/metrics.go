@@ -45,6 +45,8 @@ type instruments struct {
 	members    metric.Int64ObservableGauge // mesh checks
 	viewHash   metric.Int64ObservableGauge // mesh checks
 	pathMTU    metric.Int64ObservableGauge
+
+	throughput throughputInstruments
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
@@ -87,6 +89,9 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.members = gauge("probe.mesh.members", "{member}", "Members of a mesh check in the last DNS answer.")
 	in.viewHash = gauge("probe.mesh.view.hash", "", "32-bit hash of the sorted member list: sidecars that disagree report different values.")
 	in.pathMTU = gauge("probe.path_mtu", "By", "Largest IP packet that crossed the path in the last mtu run.")
+	var err error
+	in.throughput, err = newThroughputInstruments(m)
+	errs = append(errs, err)
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("checks: creating instruments: %w", err)

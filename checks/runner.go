@@ -93,9 +93,10 @@ type Runner struct {
 	self   mesh.Identity
 	from   string // self as mesh probes name it
 
-	sem      chan struct{}
-	inflight sync.WaitGroup
-	started  atomic.Bool
+	sem       chan struct{}
+	exclusive chan struct{} // one slot for the checks whose runs must not overlap
+	inflight  sync.WaitGroup
+	started   atomic.Bool
 
 	// Replaceable in tests: the prober lookup and the resolver.
 	probers  func(checkType string) (probe.ProbeFunc, bool)
@@ -144,19 +145,20 @@ func New(s Settings) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{
-		log:      s.Logger,
-		tracer:   s.TracerProvider.Tracer(scopeName, trace.WithSchemaURL(semconv.SchemaURL)),
-		events:   s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
-		prop:     s.Propagator,
-		inst:     inst,
-		sem:      make(chan struct{}, s.MaxConcurrent),
-		probers:  probe.Lookup,
-		resolver: peersResolver(s.PeersResolver),
-		self:     s.MeshIdentity,
-		from:     cmp.Or(s.MeshIdentity.String(), "unknown"),
-		checks:   map[string]*check{},
-		rnd:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		wake:     make(chan struct{}, 1),
+		log:       s.Logger,
+		tracer:    s.TracerProvider.Tracer(scopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		events:    s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
+		prop:      s.Propagator,
+		inst:      inst,
+		sem:       make(chan struct{}, s.MaxConcurrent),
+		exclusive: make(chan struct{}, 1),
+		probers:   probe.Lookup,
+		resolver:  peersResolver(s.PeersResolver),
+		self:      s.MeshIdentity,
+		from:      cmp.Or(s.MeshIdentity.String(), "unknown"),
+		checks:    map[string]*check{},
+		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		wake:      make(chan struct{}, 1),
 	}
 	r.list.Store(&[]*check{})
 	if r.alerts, err = syslog.New(s.Syslog, s.Logger, func(ctx context.Context) {
@@ -272,19 +274,18 @@ func (r *Runner) Run(ctx context.Context) error {
 // snapshot returns the current checks in file order.
 func (r *Runner) snapshot() []*check { return *r.list.Load() }
 
-func (r *Runner) acquire(ctx context.Context) bool {
-	select {
-	case r.sem <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+func (r *Runner) acquire(ctx context.Context) bool { return take(ctx, r.sem) }
 
 func (r *Runner) release() { <-r.sem }
 
 // execute performs one run of c, which came due at due.
 func (r *Runner) execute(ctx context.Context, c *check, due time.Time) {
+	if c.cfg.Exclusive() && !c.cfg.EachAddress {
+		if !r.acquireExclusive(ctx) {
+			return
+		}
+		defer r.releaseExclusive()
+	}
 	if !r.acquire(ctx) {
 		return
 	}
@@ -357,6 +358,7 @@ func (r *Runner) endSpan(ctx context.Context, span trace.Span, res probe.Result,
 		if res.HasServerTiming {
 			attrs = append(attrs, attribute.Float64("heartbeat.server_timing", res.ServerTiming.Seconds()))
 		}
+		attrs = append(attrs, transferAttrs(res)...)
 		if !res.Success {
 			attrs = append(attrs, semconv.ErrorTypeKey.String(res.ErrorType))
 			span.SetStatus(codes.Error, res.Reason)
@@ -412,6 +414,7 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 		loss := res.Echo.Loss()
 		s.st.Loss = &loss
 	}
+	s.st.setThroughput(res)
 	if res.Success {
 		s.st.LastResult = c.redact(res.Message)
 	} else {
@@ -424,6 +427,7 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	s.mu.Unlock()
 
 	in.runs.Add(ctx, 1, runsOpt)
+	in.recordTransfers(ctx, s, res)
 	in.duration.Record(ctx, secs, durOpt)
 	for _, p := range res.Phases {
 		in.phaseDuration.Record(ctx, p.End.Sub(p.Start).Seconds(), r.shared.phaseOpt(c.cfg.Type, p.Name))
@@ -527,6 +531,12 @@ func (r *Runner) runEachAddress(ctx context.Context, c *check) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if c.cfg.Exclusive() {
+				if !r.acquireExclusive(ctx) {
+					return
+				}
+				defer r.releaseExclusive()
+			}
 			if !r.acquire(ctx) {
 				return
 			}

@@ -89,6 +89,9 @@ type SeriesStatus struct {
 	PathMTU int `json:"path_mtu,omitempty"`
 	// Loss is the fraction of echoes an icmp check's last run lost.
 	Loss *float64 `json:"loss,omitempty"`
+	// The last throughput run's rates, download and upload.
+	ReceiveBitsPerSecond  float64 `json:"receive_bits_per_second,omitempty"`
+	TransmitBitsPerSecond float64 `json:"transmit_bits_per_second,omitempty"`
 }
 
 // transition is what one run did to a series' State.

@@ -53,6 +53,8 @@ type Check struct {
 	GRPC GRPCOptions
 	ICMP ICMPOptions
 	MTU  MTUOptions
+	// Throughput configures a throughput check; its URL is derived from Target.
+	Throughput ThroughputOptions
 }
 
 // HTTPOptions configures an http check.

@@ -288,6 +288,16 @@ func TestExampleRoundTrip(t *testing.T) {
 			c.URL = mustURL(t, c.Target)
 			return c
 		}(),
+		def(Check{Name: "one-segment", Type: TypeHTTP, Target: "http://127.0.0.1:8080/heartbeat/wire/1448",
+			Server: HostPort{"127.0.0.1", 8080}, HTTP: HTTPOptions{Method: "GET", MaxRedirects: 10}}),
+		{
+			Name: "peer-throughput", Type: TypeThroughput, Target: "http://heartbeat-peers.default.svc.cluster.local:8080",
+			Server:   HostPort{"heartbeat-peers.default.svc.cluster.local", 8080},
+			Interval: 10 * time.Minute, Timeout: 30 * time.Second, Jitter: 0.1, FailureThreshold: 1, SuccessThreshold: 1,
+			EachAddress: true, MaxAddresses: DefaultMaxAddresses,
+			Throughput: ThroughputOptions{Direction: DirectionBoth, Bytes: 1 << 20, MinBitsPerSecond: 10e6,
+				URL: mustURL(t, "http://heartbeat-peers.default.svc.cluster.local:8080")},
+		},
 		def(Check{Name: "mesh", Type: TypeHTTP, Target: "http://heartbeat-peers.default.svc.cluster.local:8080/heartbeat/64",
 			Server: HostPort{"heartbeat-peers.default.svc.cluster.local", 8080},
 			HTTP:   HTTPOptions{Method: "GET", MaxRedirects: 10},
@@ -316,7 +326,7 @@ func TestExampleRoundTrip(t *testing.T) {
 		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](), reflect.TypeFor[queryStepYAML](),
 		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
 		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
-		reflect.TypeFor[icmpYAML](), reflect.TypeFor[mtuYAML](), reflect.TypeFor[peersYAML](),
+		reflect.TypeFor[icmpYAML](), reflect.TypeFor[mtuYAML](), reflect.TypeFor[throughputYAML](), reflect.TypeFor[peersYAML](),
 	} {
 		for _, k := range yamlKeys(typ) {
 			if !regexp.MustCompile(`\b` + k + `:`).Match(data) {
@@ -529,7 +539,7 @@ func TestDerived(t *testing.T) {
 // TestTypesComplete checks every type has what validation and derivation use.
 func TestTypesComplete(t *testing.T) {
 	t.Parallel()
-	want := []string{TypeHTTP, TypeTCP, TypeTLS, TypeDNS, TypeGRPC, TypeICMP, TypeMTU}
+	want := []string{TypeHTTP, TypeTCP, TypeTLS, TypeDNS, TypeGRPC, TypeICMP, TypeMTU, TypeThroughput}
 	if got := Types(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Types() = %v, want %v", got, want)
 	}

@@ -82,12 +82,12 @@ func TestYAMLErrors(t *testing.T) {
 
 		// Check fields: presence and types.
 		{"missing name", "checks:\n  - type: tcp\n    target: h:1\n", "t.yaml:2: checks[0].name: required", ErrMissingField},
-		{"missing type", "checks:\n  - name: a\n    target: h:1\n", "t.yaml:2: checks[0].type: required (one of http, tcp, tls, dns, grpc, icmp, mtu)", ErrMissingField},
+		{"missing type", "checks:\n  - name: a\n    target: h:1\n", "t.yaml:2: checks[0].type: required (one of http, tcp, tls, dns, grpc, icmp, mtu, throughput)", ErrMissingField},
 		{"missing target", "checks:\n  - name: a\n    type: tcp\n", "t.yaml:2: checks[0].target: required", ErrMissingField},
 		{"unknown check key", tcp + "    intervall: 10s\n", `t.yaml:5: checks[0].intervall: unknown field (did you mean "interval"?)`, ErrUnknownField},
 		{"name is a list", "checks:\n  - name: [a]\n    type: tcp\n    target: h:1\n", "t.yaml:2: checks[0].name: must be a string", ErrWrongType},
 		{"name control char", "checks:\n  - name: \"a\\tb\"\n    type: tcp\n    target: h:1\n", "t.yaml:2: checks[0].name: must be printable UTF-8 text (no control characters)", ErrInvalidValue},
-		{"unknown type", "checks:\n  - name: a\n    type: htp\n    target: h:1\n", `t.yaml:3: checks[0].type: unknown type "htp" (want http, tcp, tls, dns, grpc, icmp or mtu)`, ErrInvalidValue},
+		{"unknown type", "checks:\n  - name: a\n    type: htp\n    target: h:1\n", `t.yaml:3: checks[0].type: unknown type "htp" (want http, tcp, tls, dns, grpc, icmp, mtu or throughput)`, ErrInvalidValue},
 		{"bool as string", tcp + "    each_address: \"yes\"\n", "t.yaml:5: checks[0].each_address: must be true or false", ErrWrongType},
 		{"int as float", tcp + "    failure_threshold: 1.5\n", "t.yaml:5: checks[0].failure_threshold: must be a whole number", ErrWrongType},
 		{"int as string", tcp + "    success_threshold: two\n", "t.yaml:5: checks[0].success_threshold: must be a whole number", ErrWrongType},

@@ -17,6 +17,8 @@ const (
 	TypeGRPC = "grpc"
 	TypeICMP = "icmp"
 	TypeMTU  = "mtu"
+	// TypeThroughput measures download and upload rates against a payload server.
+	TypeThroughput = "throughput"
 )
 
 // DefaultDNSPort is the port of a dns.server written without one.
@@ -49,6 +51,9 @@ type checkType struct {
 	// the rest of the check (a timeout long enough, a target of the right
 	// form); fields relative to the check.
 	checkProblems func(*Check) []problem
+	// exclusive types run one at a time in a sidecar, whatever the
+	// concurrency limit: two throughput runs would share, and halve, a link.
+	exclusive bool
 }
 
 // optionsBlock is a type's options struct.
@@ -102,6 +107,14 @@ var checkTypes = []checkType{
 		decodeYAML:    func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.MTU = d.mtuOptions(&r.MTU, p) },
 		checkProblems: mtuCheckProblems,
 	},
+	{
+		name: TypeThroughput, section: "throughput", options: func(c *Check) optionsBlock { return &c.Throughput },
+		usesTLS: func(c *Check) bool { return strings.HasPrefix(strings.ToLower(c.Target), "https:") }, eachAddress: true,
+		targetProblem: urlProblem, derive: deriveThroughput, exclusive: true,
+		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) {
+			c.Throughput = d.throughputOptions(&r.Throughput, p)
+		},
+	},
 }
 
 func always(*Check) bool { return true }
@@ -141,6 +154,12 @@ func (c *Check) UsesTLS() bool {
 	// http checks always qualify: an http:// target may redirect to https.
 	t, ok := lookupType(c.Type)
 	return ok && t.usesTLS(c)
+}
+
+// Exclusive reports whether c's runs must never overlap another exclusive run.
+func (c *Check) Exclusive() bool {
+	t, ok := lookupType(c.Type)
+	return ok && t.exclusive
 }
 
 // HostPort is a host (a DNS name, or an IP literal without brackets) and a port.

@@ -107,6 +107,8 @@ func (c *Check) applyDefaults(given func(field string) bool) {
 		if !c.HTTP.NoFollowRedirects && unset("http.max_redirects", c.HTTP.MaxRedirects == 0) {
 			c.HTTP.MaxRedirects = DefaultMaxRedirects
 		}
+	case TypeThroughput:
+		c.Throughput.applyDefaults(unset)
 	case TypeDNS:
 		if unset("dns.record_type", c.DNS.RecordType == "") {
 			c.DNS.RecordType = DefaultRecordType

@@ -49,20 +49,21 @@ type timingYAML struct {
 
 // checkYAML is one item of the checks list.
 type checkYAML struct {
-	Name         ast.Node       `yaml:"name"`
-	Type         ast.Node       `yaml:"type"`
-	Target       ast.Node       `yaml:"target"`
-	Timing       timingYAML     `yaml:",inline"`
-	EachAddress  ast.Node       `yaml:"each_address"`
-	MaxAddresses ast.Node       `yaml:"max_addresses"`
-	Peers        obj[peersYAML] `yaml:"peers"`
-	HTTP         obj[httpYAML]  `yaml:"http"`
-	TCP          obj[tcpYAML]   `yaml:"tcp"`
-	TLS          obj[tlsYAML]   `yaml:"tls"`
-	DNS          obj[dnsYAML]   `yaml:"dns"`
-	GRPC         obj[grpcYAML]  `yaml:"grpc"`
-	ICMP         obj[icmpYAML]  `yaml:"icmp"`
-	MTU          obj[mtuYAML]   `yaml:"mtu"`
+	Name         ast.Node            `yaml:"name"`
+	Type         ast.Node            `yaml:"type"`
+	Target       ast.Node            `yaml:"target"`
+	Timing       timingYAML          `yaml:",inline"`
+	EachAddress  ast.Node            `yaml:"each_address"`
+	MaxAddresses ast.Node            `yaml:"max_addresses"`
+	Peers        obj[peersYAML]      `yaml:"peers"`
+	HTTP         obj[httpYAML]       `yaml:"http"`
+	TCP          obj[tcpYAML]        `yaml:"tcp"`
+	TLS          obj[tlsYAML]        `yaml:"tls"`
+	DNS          obj[dnsYAML]        `yaml:"dns"`
+	GRPC         obj[grpcYAML]       `yaml:"grpc"`
+	ICMP         obj[icmpYAML]       `yaml:"icmp"`
+	MTU          obj[mtuYAML]        `yaml:"mtu"`
+	Throughput   obj[throughputYAML] `yaml:"throughput"`
 }
 
 // httpYAML is the http block: request, expectations, redirects, credentials.

@@ -65,6 +65,8 @@ const (
 	ErrMTUBelowMin       = "mtu_below_min"          // mtu: path MTU below min_mtu
 	ErrGRPCUnimplemented = "grpc_unimplemented"     // grpc: the server has no grpc.health.v1.Health service
 	ErrGRPCProtocol      = "grpc_protocol_mismatch" // grpc: the port speaks HTTP/1.1, or TLS without grpc.tls
+	ErrTransferTimeout   = "transfer_timeout"       // throughput: the deadline passed mid-transfer
+	ErrThroughputLow     = "throughput_too_low"     // throughput: below min_bits_per_second
 	ErrOther             = "other"
 )
 
@@ -94,6 +96,8 @@ type Result struct {
 	HasServerTiming bool
 	// CertExpiry is the earliest NotAfter of the verified chain's leaf; zero when no TLS.
 	CertExpiry time.Time
+	// Transfers are a throughput run's directions, also when it failed part way.
+	Transfers []Transfer
 	// Echo is what an icmp run's burst measured; nil for other types.
 	Echo *EchoStats
 	// PathMTU is what an mtu run found; nil for other types.
