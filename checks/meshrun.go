@@ -132,7 +132,16 @@ func (r *Runner) probePeers(ctx context.Context, c *check, peers []mesh.Peer, ep
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !sleepCtx(ctx, offsets[i]) || !r.acquire(ctx) {
+			if !sleepCtx(ctx, offsets[i]) {
+				return
+			}
+			if c.cfg.Exclusive() { // throughput: one transfer at a time in the sidecar
+				if !r.acquireExclusive(ctx) {
+					return
+				}
+				defer r.releaseExclusive()
+			}
+			if !r.acquire(ctx) {
 				return
 			}
 			defer r.release()

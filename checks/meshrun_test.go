@@ -273,3 +273,21 @@ func TestMeshRunKeepsProbingThroughADNSOutage(t *testing.T) {
 		t.Fatalf("resolution series: success %v error.type %q, want the dns failure recorded", st.LastSuccess, st.LastErrorType)
 	}
 }
+
+func TestMeshRunThroughputOneAtATime(t *testing.T) {
+	const name = "peers.heartbeat.test"
+	ips, strs := meshMembers(8)
+	d := startPeerDNS(t, name, strs...)
+	p := &meshProber{hold: 20 * time.Millisecond}
+	h := newHarness(t, func(s *Settings) { s.MeshIdentity, s.MaxConcurrent = mesh.Identity{Addrs: []netip.Addr{ips[0]}}, 8 }, p.probe)
+	h.r.resolver = d.resolver()
+	c := meshCheck(name)
+	c.Type, c.Target = config.TypeThroughput, "http://"+name+":9"
+	runMeshOnce(h, c)
+	if n := len(p.targets()); n != 5 {
+		t.Fatalf("%d transfers, want 2 ring + 3 sweep", n)
+	}
+	if peak := p.peak.Load(); peak != 1 {
+		t.Fatalf("%d throughput transfers at once, want one at a time", peak)
+	}
+}

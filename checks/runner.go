@@ -280,7 +280,7 @@ func (r *Runner) release() { <-r.sem }
 
 // execute performs one run of c, which came due at due.
 func (r *Runner) execute(ctx context.Context, c *check, due time.Time) {
-	if c.cfg.Exclusive() && !c.cfg.EachAddress {
+	if c.cfg.Exclusive() && !c.cfg.EachAddress && !c.isMesh() { // those take it per address
 		if !r.acquireExclusive(ctx) {
 			return
 		}

@@ -93,8 +93,8 @@ func (c *Check) peersProblems() []problem {
 		add("mode", "unknown mode %v (want all, ring or sweep)", p.Mode)
 		return ps
 	}
-	if c.Type != TypeHTTP && c.Type != TypeTCP {
-		add("mode", "mode %s is for http and tcp checks, not %s", p.Mode, c.Type)
+	if c.Type != TypeHTTP && c.Type != TypeTCP && c.Type != TypeThroughput {
+		add("mode", "mode %s is for http, tcp and throughput checks, not %s", p.Mode, c.Type)
 	} else if targetIsIP(c) {
 		add("mode", "target host is an IP address; a mesh needs a name that resolves to its members (a headless Service)")
 	}

@@ -24,7 +24,7 @@ func TestPeersErrors(t *testing.T) {
 		{"ring with sweep", head + "    peers: {mode: ring, sweep: 4}\n", "t.yaml:5: checks[0].peers.mode: sweep and epoch are only used with mode sweep", ErrInvalidValue},
 		{"all with k", head + "    peers: {mode: all, k: 4}\n", "t.yaml:5: checks[0].peers.mode: mode all probes every member: k, sweep and epoch are for ring and sweep", ErrInvalidValue},
 		{"epoch below interval", head + "    interval: 30s\n    jitter: 0.1\n    peers: {mode: sweep, epoch: 30s}\n", "t.yaml:7: checks[0].peers.epoch: must be at least the interval plus twice its jitter (36s), so every epoch gets a run", ErrInvalidValue},
-		{"dns type", "checks:\n  - name: a\n    type: dns\n    target: peers.svc\n    peers: {mode: ring}\n", "t.yaml:5: checks[0].peers.mode: mode ring is for http and tcp checks, not dns", ErrInvalidValue},
+		{"dns type", "checks:\n  - name: a\n    type: dns\n    target: peers.svc\n    peers: {mode: ring}\n", "t.yaml:5: checks[0].peers.mode: mode ring is for http, tcp and throughput checks, not dns", ErrInvalidValue},
 		{"ip target", "checks:\n  - name: a\n    type: tcp\n    target: 10.0.0.1:80\n    peers: {mode: ring}\n", "t.yaml:5: checks[0].peers.mode: target host is an IP address; a mesh needs a name that resolves to its members (a headless Service)", ErrInvalidValue},
 		{"with each_address", head + "    each_address: true\n    peers: {mode: ring}\n", "t.yaml:5: checks[0].each_address: probes every member; remove it to use peers mode ring", ErrInvalidValue},
 	}
@@ -76,5 +76,17 @@ func TestPeersDefaults(t *testing.T) {
 	}
 	if err := (&File{Checks: []Check{c}}).Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestPeersOnThroughput(t *testing.T) {
+	t.Parallel()
+	src := "checks:\n  - name: bw\n    type: throughput\n    target: http://peers.svc:8080\n    interval: 10m\n    timeout: 30s\n    peers: {mode: sweep, k: 2, sweep: 1}\n"
+	f, err := parse("t.yaml", []byte(src), lookupTestEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (mesh.Plan{Mode: mesh.ModeSweep, K: 2, Sweep: 1, Epoch: 20 * time.Minute}); f.Checks[0].Peers != want || f.Checks[0].EachAddress {
+		t.Fatalf("peers %+v each_address %v, want %+v and false", f.Checks[0].Peers, f.Checks[0].EachAddress, want)
 	}
 }
