@@ -35,7 +35,7 @@ func TestRunOnce(t *testing.T) {
 				"Urls": [%q], "TcpEndpoints": [%q], "TimeoutSeconds": 2}`, url, open),
 			wantPass: true,
 			want: []string{
-				`^` + regexp.QuoteMeta(url+": 200 OK") + ` \([0-9.]+[µm]?s\)$`,
+				`^` + regexp.QuoteMeta(url+": 200 OK over HTTP/1.1") + ` \([0-9.]+[µm]?s\)$`,
 				`^` + regexp.QuoteMeta(open+": Connection to "+open+" successful.") + ` \([0-9.]+[µm]?s\)$`,
 			},
 		},
@@ -56,7 +56,7 @@ func TestRunOnce(t *testing.T) {
 `, strings.Replace(url, "http://", "http://u:hunter2@", 1), refused),
 			wantPass: false,
 			want: []string{
-				`^peers ` + regexp.QuoteMeta(strings.Replace(url, "http://", "http://u:xxxxx@", 1)+": 200 OK") + ` \(`,
+				`^peers ` + regexp.QuoteMeta(strings.Replace(url, "http://", "http://u:xxxxx@", 1)+": 200 OK over HTTP/1.1") + ` \(`,
 				`^ssh ` + regexp.QuoteMeta(refused) + `: FAILED: .*connection refused`,
 			},
 		},

@@ -183,6 +183,9 @@ func (r *Runner) Apply(f *config.File) error {
 	if f != nil {
 		cfgs = f.Checks
 	}
+	// Before the lock and before any run: one-time loads such as the system
+	// roots must not count in a first run's duration.
+	probe.Preload(cfgs)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := make(map[string]*check, len(cfgs))
@@ -406,6 +409,7 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	if s.role == mesh.RoleSweep {
 		s.st.Address = res.Peer // the sweep series has no peer of its own: logs name this one
 	}
+	s.st.ProtocolVersion = res.ProtocolVersion
 	s.st.PathMTU, s.st.Loss = 0, nil
 	if res.PathMTU != nil {
 		s.st.PathMTU = res.PathMTU.MTU
@@ -575,7 +579,7 @@ func (r *Runner) resolve(ctx context.Context, c *check, limit int) ([]netip.Addr
 		ips[i] = ips[i].Unmap()
 	}
 	slices.SortFunc(ips, netip.Addr.Compare)
-	ips = slices.Compact(ips)
+	ips = c.cfg.Dial.Select(slices.Compact(ips))
 	if len(ips) == 0 {
 		return nil, fmt.Errorf("lookup %s: no addresses", host)
 	}

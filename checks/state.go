@@ -85,6 +85,7 @@ type SeriesStatus struct {
 	LastErrorAt          time.Time `json:"last_error_at,omitzero"`
 	StatusCode           int       `json:"status_code,omitempty"`
 	CertExpiry           time.Time `json:"cert_expiry,omitzero"`
+	ProtocolVersion      string    `json:"protocol_version,omitempty"` // HTTP version of the last response: "1.1", "2"
 	// PathMTU is the path MTU in bytes an mtu check's last run measured.
 	PathMTU int `json:"path_mtu,omitempty"`
 	// Loss is the fraction of echoes an icmp check's last run lost.

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -232,6 +234,7 @@ func TestExampleRoundTrip(t *testing.T) {
 				HeaderMatches:    []HeaderMatch{{Header: "Content-Type", Regexp: re("^text/plain")}},
 				MaxRedirects:     5,
 				BasicAuth:        &BasicAuth{Username: "heartbeat", Password: "example-password"},
+				MaxBodyBytes:     1 << 20,
 			},
 			TLS: TLSOptions{CAFile: "testdata/ca.pem", ServerName: "peers.example.com", MinDaysLeft: 14},
 		},
@@ -240,6 +243,18 @@ func TestExampleRoundTrip(t *testing.T) {
 			Server: HostPort{"example.com", 443},
 			HTTP:   HTTPOptions{Method: "HEAD", NoFollowRedirects: true},
 			TLS:    TLSOptions{InsecureSkipVerify: true, MinDaysLeft: 7},
+		}),
+		def(Check{
+			Name: "api-mtls", Type: TypeHTTP, Target: "https://api.example.com/healthz",
+			Server: HostPort{"api.example.com", 443},
+			Dial:   DialOptions{IPProtocol: "ip6", SourceAddress: netip.MustParseAddr("2001:db8::10")},
+			HTTP: HTTPOptions{Method: "GET", MaxRedirects: 10, Version: HTTPVersion2, FailIfNotSSL: true,
+				HeaderNotMatches: []HeaderMatch{{Header: "X-Degraded", Regexp: re("^true$")}}},
+			TLS: TLSOptions{CertFile: "testdata/client.pem", KeyFile: "testdata/client-key.pem", MinVersion: tls.VersionTLS13},
+		}),
+		def(Check{
+			Name: "via-proxy", Type: TypeHTTP, Target: "http://internal.example.com/", Server: HostPort{"internal.example.com", 80},
+			HTTP: HTTPOptions{Method: "GET", MaxRedirects: 10, ProxyURL: (*ProxyURL)(mustURL(t, "http://proxy.example.com:3128"))},
 		}),
 		def(Check{Name: "ssh", Type: TypeTCP, Target: "127.0.0.1:22", Server: HostPort{"127.0.0.1", 22}, TCP: TCPOptions{Expect: re("^SSH-")}}),
 		def(Check{
@@ -326,6 +341,7 @@ func TestExampleRoundTrip(t *testing.T) {
 		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](), reflect.TypeFor[queryStepYAML](),
 		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
 		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
+		reflect.TypeFor[dialYAML](),
 		reflect.TypeFor[icmpYAML](), reflect.TypeFor[mtuYAML](), reflect.TypeFor[throughputYAML](), reflect.TypeFor[peersYAML](),
 	} {
 		for _, k := range yamlKeys(typ) {

@@ -101,6 +101,9 @@ func (c *Check) peersProblems() []problem {
 	if c.EachAddress {
 		ps = append(ps, probf("each_address", ErrInvalidValue, "probes every member; remove it to use peers mode %s", p.Mode))
 	}
+	if c.Type == TypeHTTP && c.HTTP.ProxyURL != nil {
+		add("mode", "cannot be used with http.proxy_url: the proxy resolves the target")
+	}
 	if p.K < 1 || p.K > MaxPeersK {
 		add("k", "must be between 1 and %d", MaxPeersK)
 	}

@@ -26,6 +26,7 @@ func TestPeersErrors(t *testing.T) {
 		{"epoch below interval", head + "    interval: 30s\n    jitter: 0.1\n    peers: {mode: sweep, epoch: 30s}\n", "t.yaml:7: checks[0].peers.epoch: must be at least the interval plus twice its jitter (36s), so every epoch gets a run", ErrInvalidValue},
 		{"dns type", "checks:\n  - name: a\n    type: dns\n    target: peers.svc\n    peers: {mode: ring}\n", "t.yaml:5: checks[0].peers.mode: mode ring is for http, tcp and throughput checks, not dns", ErrInvalidValue},
 		{"ip target", "checks:\n  - name: a\n    type: tcp\n    target: 10.0.0.1:80\n    peers: {mode: ring}\n", "t.yaml:5: checks[0].peers.mode: target host is an IP address; a mesh needs a name that resolves to its members (a headless Service)", ErrInvalidValue},
+		{"with a proxy", head + "    http: {proxy_url: \"http://proxy:3128\"}\n    peers: {mode: ring}\n", "t.yaml:6: checks[0].peers.mode: cannot be used with http.proxy_url: the proxy resolves the target", ErrInvalidValue},
 		{"with each_address", head + "    each_address: true\n    peers: {mode: ring}\n", "t.yaml:5: checks[0].each_address: probes every member; remove it to use peers mode ring", ErrInvalidValue},
 	}
 	for _, tt := range tests {

@@ -107,6 +107,9 @@ func (c *Check) applyDefaults(given func(field string) bool) {
 		if !c.HTTP.NoFollowRedirects && unset("http.max_redirects", c.HTTP.MaxRedirects == 0) {
 			c.HTTP.MaxRedirects = DefaultMaxRedirects
 		}
+		if len(c.HTTP.BodyMatches)+len(c.HTTP.BodyNotMatches) > 0 && unset("http.max_body_bytes", c.HTTP.MaxBodyBytes == 0) {
+			c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
+		}
 	case TypeThroughput:
 		c.Throughput.applyDefaults(unset)
 	case TypeDNS:
@@ -229,6 +232,7 @@ func (c *Check) problems() []problem {
 	if !knownType {
 		return ps
 	}
+	ps = append(ps, c.dialProblems()...)
 	ps = append(ps, c.unusedSections(c.sectionSet)...)
 	if typ.options != nil {
 		ps = append(ps, prefixed(typ.section, typ.options(c).problems())...)
@@ -329,17 +333,7 @@ func (o *HTTPOptions) problems() []problem {
 			add(indexPath("body_not_matches", i), ErrMissingField, "missing regular expression")
 		}
 	}
-	for i, m := range o.HeaderMatches {
-		p := indexPath("header_matches", i)
-		if m.Header == "" {
-			add(p+".header", ErrMissingField, "required")
-		} else if !httpguts.ValidHeaderFieldName(m.Header) {
-			add(p+".header", ErrInvalidValue, "not a valid header name")
-		}
-		if m.Regexp == nil {
-			add(p+".regexp", ErrMissingField, "required")
-		}
-	}
+	ps = append(ps, headerMatchProblems("header_matches", o.HeaderMatches)...)
 	if o.NoFollowRedirects {
 		if o.MaxRedirects != 0 {
 			add("max_redirects", ErrInvalidValue, "has no effect when follow_redirects is false")
@@ -347,7 +341,7 @@ func (o *HTTPOptions) problems() []problem {
 	} else if o.MaxRedirects < 1 || o.MaxRedirects > MaxMaxRedirects {
 		add("max_redirects", ErrInvalidValue, "must be between 1 and %d", MaxMaxRedirects)
 	}
-	return ps
+	return append(ps, o.transportProblems()...)
 }
 
 // problems: Send may be anything and Expect is compiled; a dialogue must
@@ -440,7 +434,7 @@ func (o *TLSOptions) problems() []problem {
 	if o.InsecureSkipVerify && o.CAFile != "" {
 		ps = append(ps, probf("ca_file", ErrInvalidValue, "has no effect with insecure_skip_verify: true"))
 	}
-	return ps
+	return append(ps, o.clientProblems()...)
 }
 
 func prefixed(prefix string, ps []problem) []problem {

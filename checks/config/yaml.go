@@ -61,6 +61,7 @@ type checkYAML struct {
 	TLS          obj[tlsYAML]        `yaml:"tls"`
 	DNS          obj[dnsYAML]        `yaml:"dns"`
 	GRPC         obj[grpcYAML]       `yaml:"grpc"`
+	Dial         dialYAML            `yaml:",inline"`
 	ICMP         obj[icmpYAML]       `yaml:"icmp"`
 	MTU          obj[mtuYAML]        `yaml:"mtu"`
 	Throughput   obj[throughputYAML] `yaml:"throughput"`
@@ -78,6 +79,12 @@ type httpYAML struct {
 	FollowRedirects  ast.Node                   `yaml:"follow_redirects"`
 	MaxRedirects     ast.Node                   `yaml:"max_redirects"`
 	BasicAuth        obj[basicAuthYAML]         `yaml:"basic_auth"`
+	Version          ast.Node                   `yaml:"version"`        // 1.1 or 2; default: negotiated
+	MaxBodyBytes     ast.Node                   `yaml:"max_body_bytes"` // only with body regexps
+	HeaderNotMatches list[obj[headerMatchYAML]] `yaml:"header_not_matches"`
+	FailIfSSL        ast.Node                   `yaml:"fail_if_ssl"`
+	FailIfNotSSL     ast.Node                   `yaml:"fail_if_not_ssl"`
+	ProxyURL         ast.Node                   `yaml:"proxy_url"` // may hold ${env:...} secrets
 }
 
 // basicAuthYAML is http.basic_auth; password and password_file exclude each other.
@@ -114,6 +121,10 @@ type tlsYAML struct {
 	CAFile             ast.Node `yaml:"ca_file"` // read and checked while loading
 	ServerName         ast.Node `yaml:"server_name"`
 	MinDaysLeft        ast.Node `yaml:"min_days_left"` // 0: off
+	CertFile           ast.Node `yaml:"cert_file"`     // with key_file: the client certificate
+	KeyFile            ast.Node `yaml:"key_file"`
+	MinVersion         ast.Node `yaml:"min_version"` // 1.0 to 1.3
+	AllowExpired       ast.Node `yaml:"allow_expired"`
 }
 
 // dnsYAML is the dns block: resolver, transport, record type, what passes.
@@ -459,6 +470,7 @@ func (d *yamlDecoder) check(o *obj[checkYAML], path string, def Check) (Check, b
 	c.EachAddress, _ = d.boolean(r.EachAddress, joinPath(path, "each_address"))
 	c.MaxAddresses, _ = d.integer(r.MaxAddresses, joinPath(path, "max_addresses"))
 	c.Peers = d.peers(&r.Peers, joinPath(path, "peers"))
+	c.Dial = d.dialOptions(&r.Dial, path)
 
 	// A type's own block is read first: tcp.tls and grpc.tls decide whether
 	// the tls block is usable. With an unknown type the type error says it all.
@@ -500,9 +512,21 @@ func (d *yamlDecoder) httpOptions(o *obj[httpYAML], path string) HTTPOptions {
 	}
 	h.BodyMatches = d.regexps(&r.BodyMatches, at("body_matches"))
 	h.BodyNotMatches = d.regexps(&r.BodyNotMatches, at("body_not_matches"))
-	matches, _ := r.HeaderMatches.get(d, at("header_matches"))
+	h.HeaderMatches = d.headerMatches(&r.HeaderMatches, at("header_matches"))
+	if v, ok := d.boolean(r.FollowRedirects, at("follow_redirects")); ok {
+		h.NoFollowRedirects = !v
+	}
+	h.MaxRedirects, _ = d.integer(r.MaxRedirects, at("max_redirects"))
+	h.BasicAuth = d.basicAuth(&r.BasicAuth, at("basic_auth"))
+	d.httpTransport(r, path, &h)
+	return h
+}
+
+func (d *yamlDecoder) headerMatches(l *list[obj[headerMatchYAML]], path string) []HeaderMatch {
+	matches, _ := l.get(d, path)
+	var res []HeaderMatch
 	for i := range matches {
-		p := indexPath(at("header_matches"), i)
+		p := indexPath(path, i)
 		m := &matches[i]
 		if !m.set {
 			d.l.add(d.lineFor(p), p, ErrWrongType, "must be a mapping with header and regexp")
@@ -514,14 +538,9 @@ func (d *yamlDecoder) httpOptions(o *obj[httpYAML], path string) HTTPOptions {
 		var hm HeaderMatch
 		hm.Header, _ = d.str(m.v.Header, joinPath(p, "header"))
 		hm.Regexp, _ = d.regexp(m.v.Regexp, joinPath(p, "regexp"))
-		h.HeaderMatches = append(h.HeaderMatches, hm)
+		res = append(res, hm)
 	}
-	if v, ok := d.boolean(r.FollowRedirects, at("follow_redirects")); ok {
-		h.NoFollowRedirects = !v
-	}
-	h.MaxRedirects, _ = d.integer(r.MaxRedirects, at("max_redirects"))
-	h.BasicAuth = d.basicAuth(&r.BasicAuth, at("basic_auth"))
-	return h
+	return res
 }
 
 func (d *yamlDecoder) headers(o *obj[map[string]ast.Node], path string) map[string]string {
@@ -681,6 +700,7 @@ func (d *yamlDecoder) tlsOptions(o *obj[tlsYAML], path string) TLSOptions {
 	}
 	t.ServerName, _ = d.str(r.ServerName, joinPath(path, "server_name"))
 	t.MinDaysLeft, _ = d.integer(r.MinDaysLeft, joinPath(path, "min_days_left"))
+	d.tlsClient(r, path, &t)
 	return t
 }
 

@@ -106,7 +106,7 @@ func doGRPC(ctx context.Context, t Target, res *Result, rec *recorder) error {
 		creds = &recordingCreds{TransportCredentials: credentials.NewTLS(cfg), rec: rec, events: events}
 	}
 	dialer := func(dctx context.Context, _ string) (net.Conn, error) {
-		conn, err := dial(dctx, rec, "tcp", addr)
+		conn, err := dial(dctx, t, rec, "tcp", addr)
 		if err != nil {
 			events.setErr(err)
 			return nil, err

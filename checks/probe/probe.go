@@ -50,8 +50,8 @@ const (
 	ErrStatusCode        = "status_code"
 	ErrBodyMismatch      = "body_mismatch"
 	ErrHeaderMismatch    = "header_mismatch"
-	ErrBodyTooLarge      = "body_too_large"
 	ErrRedirects         = "too_many_redirects"
+	ErrHTTPVersion       = "http_version" // http: version 2 asked for, HTTP/1.1 answered
 	ErrExpectMismatch    = "expect_mismatch"
 	ErrDNSAnswer         = "dns_answer_mismatch"
 	ErrGRPCNotServing    = "grpc_not_serving"
@@ -96,6 +96,10 @@ type Result struct {
 	HasServerTiming bool
 	// CertExpiry is the earliest NotAfter of the verified chain's leaf; zero when no TLS.
 	CertExpiry time.Time
+	// ProtocolVersion is the HTTP version of the final response ("1.1", "2"); http only.
+	ProtocolVersion string
+	// BodyBytes counts the bytes of the final response's body that were read; http only.
+	BodyBytes int64
 	// Transfers are a throughput run's directions, also when it failed part way.
 	Transfers []Transfer
 	// Echo is what an icmp run's burst measured; nil for other types.
