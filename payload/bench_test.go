@@ -1,6 +1,8 @@
 package payload
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -9,9 +11,10 @@ import (
 
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/heartbeat-sidecar/heartbeat/telemetry"
+	"github.com/heartbeat-sidecar/heartbeat/telemetry/otlptest"
 )
 
 // discardWriter is a ResponseWriter that keeps its header map between
@@ -53,13 +56,24 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
-// BenchmarkHandlerInstrumented is the hot path with the real SDK behind the
-// API: metrics on every request, the default 1 % root sampler.
+// BenchmarkHandlerInstrumented is the hot path of nearly every request with
+// the production providers from telemetry.Setup: metrics on, no trace context
+// from the caller, the default sampler (1 % of roots, exported to an
+// in-process OTLP receiver). Sampled requests are measured whole-server by
+// make bench, with a receiver that does not share this process.
 func BenchmarkHandlerInstrumented(b *testing.B) {
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))))
+	r := otlptest.Start(b)
+	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER"} {
+		b.Setenv(k, "")
+	}
+	b.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", r.URL())
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	s, err := New(Config{MinSize: 1, MaxSize: 1 << 20, MaxUpload: 1 << 20, Version: "v", Host: "h",
-		MeterProvider: mp, TracerProvider: tp, Propagator: propagation.TraceContext{}})
+		MeterProvider: tel.MeterProvider, TracerProvider: tel.TracerProvider, Propagator: tel.Propagator})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,5 +83,8 @@ func BenchmarkHandlerInstrumented(b *testing.B) {
 	for b.Loop() {
 		clear(w.h)
 		s.ServeHTTP(w, req)
+	}
+	if w.status != http.StatusOK {
+		b.Fatalf("status %d", w.status)
 	}
 }

@@ -178,6 +178,9 @@ func (in *instruments) startSpan(r *http.Request, route routeID) (context.Contex
 
 // record ends the span and records the request's metrics.
 func (in *instruments) record(ctx context.Context, span trace.Span, r *http.Request, route routeID, path string, rec record, start time.Time) {
+	// Only a sampled span's context can give an exemplar; any other context
+	// would only make the exemplar filter walk the request's context chain.
+	mctx := context.Background()
 	if span != nil {
 		if span.IsRecording() {
 			span.SetAttributes(in.spanAttributes(r, route, path, rec)...)
@@ -185,16 +188,19 @@ func (in *instruments) record(ctx context.Context, span trace.Span, r *http.Requ
 				span.SetStatus(codes.Error, http.StatusText(rec.status))
 			}
 		}
+		if span.SpanContext().IsSampled() {
+			mctx = ctx
+		}
 		span.End()
 	}
 	if !in.metricsOn {
 		return
 	}
 	set := in.attrs(r, route, path, rec.status)
-	in.duration.Record(ctx, time.Since(start).Seconds(), set.opt...)
-	in.respSize.Record(ctx, rec.written, set.opt...)
+	in.duration.Record(mctx, time.Since(start).Seconds(), set.opt...)
+	in.respSize.Record(mctx, rec.written, set.opt...)
 	if rec.requestBytes > 0 || r.Method == http.MethodPost || r.Method == http.MethodPut {
-		in.reqSize.Record(ctx, rec.requestBytes, set.opt...)
+		in.reqSize.Record(mctx, rec.requestBytes, set.opt...)
 	}
 }
 
@@ -246,14 +252,17 @@ func (in *instruments) attrs(r *http.Request, route routeID, path string, status
 // spanAttributes are built only for recorded spans, so their cost is paid
 // by sampled requests alone.
 func (in *instruments) spanAttributes(r *http.Request, route routeID, path string, rec record) []attribute.KeyValue {
-	kvs := []attribute.KeyValue{
+	// Sized for every attribute at once: the SDK copies them, so this slice
+	// is garbage after SetAttributes and must not grow on the way.
+	kvs := make([]attribute.KeyValue, 0, 8)
+	kvs = append(kvs,
 		attribute.String("http.request.method", r.Method),
 		attribute.String("url.path", path),
 		attribute.Int("http.response.status_code", rec.status),
 		attribute.Int64("http.response.body.size", rec.written),
 		attribute.String("client.address", r.RemoteAddr),
 		attribute.String("network.protocol.version", [...]string{"1.1", "2"}[min(max(r.ProtoMajor-1, 0), 1)]),
-	}
+	)
 	if rec.requestBytes > 0 {
 		kvs = append(kvs, attribute.Int64("http.request.body.size", rec.requestBytes))
 	}

@@ -23,8 +23,8 @@ func TestConfigFromEnv(t *testing.T) {
 				if c.defaultSamplerRatio == nil || *c.defaultSamplerRatio != 0.01 {
 					t.Errorf("default sampler ratio = %v, want 0.01", c.defaultSamplerRatio)
 				}
-				if c.traces.queueSize != 2048 || c.logs.queueSize != 512 {
-					t.Errorf("queue sizes = %d, %d, want 2048, 512", c.traces.queueSize, c.logs.queueSize)
+				if c.traces.queueSize != 2048 || c.logs.queueSize != 128 || c.logs.batchSize != 64 {
+					t.Errorf("queue sizes = %d, %d, log batch %d, want 2048, 128, 64", c.traces.queueSize, c.logs.queueSize, c.logs.batchSize)
 				}
 			},
 		},
@@ -107,6 +107,15 @@ func TestConfigFromEnv(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "log export batch: from the env, never above the queue",
+			env:  map[string]string{"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "300", "OTEL_BLRP_MAX_QUEUE_SIZE": "200"},
+			check: func(t *testing.T, c config) {
+				if c.logs.batchSize != 200 {
+					t.Errorf("log batch = %d, want 200 (the queue size)", c.logs.batchSize)
+				}
+			},
+		},
 		{name: "SDK disabled", env: map[string]string{"OTEL_SDK_DISABLED": "TRUE"},
 			check: func(t *testing.T, c config) {
 				if !c.disabled {
@@ -123,6 +132,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "ratio not a number", env: map[string]string{"OTEL_TRACES_SAMPLER_ARG": "1%"}, wantErr: "OTEL_TRACES_SAMPLER_ARG"},
 		{name: "bad interval", env: map[string]string{"OTEL_METRIC_EXPORT_INTERVAL": "10s"}, wantErr: "OTEL_METRIC_EXPORT_INTERVAL"},
 		{name: "bad queue size", env: map[string]string{"OTEL_BSP_MAX_QUEUE_SIZE": "0"}, wantErr: "OTEL_BSP_MAX_QUEUE_SIZE"},
+		{name: "bad log batch size", env: map[string]string{"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "-1"}, wantErr: "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

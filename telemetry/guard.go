@@ -240,36 +240,10 @@ type metricExporter struct {
 	g *guard
 }
 
+// Export sends rm in parts of at most maxExportPoints points (see chunk.go),
+// each accounted for on its own; a failed part does not stop the next.
 func (e *metricExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
-	return e.g.done(dataPoints(rm), e.Exporter.Export(ctx, rm))
-}
-
-// dataPoints counts the data points in rm, the unit of loss for metrics.
-func dataPoints(rm *metricdata.ResourceMetrics) int {
-	n := 0
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Gauge[int64]:
-				n += len(d.DataPoints)
-			case metricdata.Gauge[float64]:
-				n += len(d.DataPoints)
-			case metricdata.Sum[int64]:
-				n += len(d.DataPoints)
-			case metricdata.Sum[float64]:
-				n += len(d.DataPoints)
-			case metricdata.Histogram[int64]:
-				n += len(d.DataPoints)
-			case metricdata.Histogram[float64]:
-				n += len(d.DataPoints)
-			case metricdata.ExponentialHistogram[int64]:
-				n += len(d.DataPoints)
-			case metricdata.ExponentialHistogram[float64]:
-				n += len(d.DataPoints)
-			case metricdata.Summary:
-				n += len(d.DataPoints)
-			}
-		}
-	}
-	return n
+	return splitMetrics(rm, maxExportPoints, func(part *metricdata.ResourceMetrics, points int) error {
+		return e.g.done(points, e.Exporter.Export(ctx, part))
+	})
 }

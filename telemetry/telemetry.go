@@ -17,11 +17,14 @@
 //     parentbased_traceidratio with ratio OTEL_TRACES_SAMPLER_ARG or 0.01:
 //     requests carrying a sampled traceparent are always traced, and 1 % of
 //     the rest.
-//   - OTEL_BLRP_MAX_QUEUE_SIZE defaults to 512, not 2048: the log batch
-//     processor preallocates its queue (about 650 bytes a record).
+//   - OTEL_BLRP_MAX_QUEUE_SIZE defaults to 128, not 2048, and
+//     OTEL_BLRP_MAX_EXPORT_BATCH_SIZE to 64, not 512: the log batch
+//     processor preallocates its queue and its export batch (about 600
+//     bytes a record, pointers the garbage collector scans on every cycle),
+//     and heartbeat logs little (alerts, state changes).
 //
 // With the collector down nothing blocks a caller: spans (at most
-// OTEL_BSP_MAX_QUEUE_SIZE, default 2048) and log records (at most 512) wait
+// OTEL_BSP_MAX_QUEUE_SIZE, default 2048) and log records (at most 128) wait
 // in bounded queues, and the excess is dropped and counted. Each OTLP export
 // gives up after OTEL_EXPORTER_OTLP_TIMEOUT (default 10 s, retries
 // included); failures are logged at most once a minute per signal and
@@ -216,6 +219,9 @@ func (b *builder) build(ctx context.Context, p *Providers) error {
 			return err
 		}
 		p.TracerProvider = tp
+		if r := b.cfg.defaultSamplerRatio; r != nil {
+			p.TracerProvider = newRatioTracerProvider(tp, *r)
+		}
 		p.components = append(p.components, component{signalTraces, &b.stats.traces, tp.Shutdown, tp.ForceFlush})
 	}
 	if b.cfg.metrics.enabled() {
@@ -258,9 +264,10 @@ func (b *builder) guard(signal, kind string, st *signalStats, inflight *atomic.I
 
 func (b *builder) tracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(b.res)}
-	if r := b.cfg.defaultSamplerRatio; r != nil {
-		// Only when OTEL_TRACES_SAMPLER is unset: options override the SDK's env handling.
-		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(probeSampler{ratio: sdktrace.TraceIDRatioBased(*r)})))
+	if b.cfg.defaultSamplerRatio != nil {
+		// Only when OTEL_TRACES_SAMPLER is unset: options override the
+		// SDK's env handling. The ratio is applied in front of the SDK.
+		opts = append(opts, sdktrace.WithSampler(alwaysUnderParent()))
 	}
 	for _, kind := range b.cfg.traces.exporters {
 		exp, err := b.spanExporter(ctx, kind)
@@ -301,7 +308,8 @@ func (b *builder) loggerProvider(ctx context.Context) (*sdklog.LoggerProvider, e
 		}
 		inflight := new(atomic.Int64)
 		g := b.guard(signalLogs, kind, &b.stats.logs, inflight)
-		bp := sdklog.NewBatchProcessor(&logExporter{exp, g}, sdklog.WithMaxQueueSize(b.cfg.logs.queueSize))
+		bp := sdklog.NewBatchProcessor(&logExporter{exp, g},
+			sdklog.WithMaxQueueSize(b.cfg.logs.queueSize), sdklog.WithExportMaxBatchSize(b.cfg.logs.batchSize))
 		opts = append(opts, sdklog.WithProcessor(&logGate{
 			Processor: bp, gate: gate{limit: int64(b.cfg.logs.queueSize), inflight: inflight, stats: &b.stats.logs},
 		}))

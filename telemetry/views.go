@@ -1,11 +1,12 @@
 package telemetry
 
 import (
-	"strings"
+	"context"
+	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // cardinalityLimit bounds the series of one instrument. The SDK's default
@@ -13,31 +14,24 @@ import (
 // checks file already bounds the real count (checks × max_addresses).
 const cardinalityLimit = 100_000
 
-// probeSpanPrefix starts the name of every check run's root span (checks/runner.go).
-const probeSpanPrefix = "probe "
-
-// probeSampler samples every check run and the rest by ratio. A run happens
-// once per interval and its trace is the one an operator looks for, so the
-// default ratio meant for payload traffic must not thin it out.
-type probeSampler struct{ ratio sdktrace.Sampler }
-
-func (s probeSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
-	if strings.HasPrefix(p.Name, probeSpanPrefix) {
-		return sdktrace.AlwaysSample().ShouldSample(p)
-	}
-	return s.ratio.ShouldSample(p)
-}
-
-func (s probeSampler) Description() string {
-	return "ProbeSampler{probe runs: AlwaysOn, others: " + s.ratio.Description() + "}"
-}
-
-// noExemplars keeps no exemplars: the per-check histograms have one series
+// noExemplars keeps no exemplars: the per-check instruments have one series
 // per check, and even one exemplar slot each costs ~1.5 KB at 10,000 checks.
-// Alerts and /status carry the trace ids of failing runs instead.
+// Alerts and /status carry the trace ids of failing runs instead. One
+// reservoir value serves every series: the SDK's zero-size reservoir would
+// still be allocated per series (about 300 bytes each).
 func noExemplars(sdkmetric.Aggregation) exemplar.ReservoirProvider {
-	return exemplar.FixedSizeReservoirProvider(0)
+	return func(attribute.Set) exemplar.Reservoir { return noReservoir{} }
 }
+
+// noReservoir drops every exemplar offered to it.
+type noReservoir struct{}
+
+func (noReservoir) Offer(context.Context, time.Time, exemplar.Value, []attribute.KeyValue) {}
+
+// Collect hands back a slice without capacity: the SDK sizes each data
+// point's exemplar slice by the capacity it gets back, and a pooled slice's
+// would cost an allocation per series on every collection.
+func (noReservoir) Collect(dest *[]exemplar.Exemplar) { *dest = nil }
 
 // views fixes the histogram buckets of the HTTP metrics in the provider, so
 // they are right even if an instrument is created without advisory
@@ -64,7 +58,10 @@ func views() []sdkmetric.Option {
 	return []sdkmetric.Option{
 		sdkmetric.WithCardinalityLimit(cardinalityLimit),
 		sdkmetric.WithView(sdkmetric.NewView(
-			sdkmetric.Instrument{Name: "probe.*", Kind: sdkmetric.InstrumentKindHistogram},
+			// Every kind, counters too: a run is always sampled, so probe.runs
+			// would otherwise keep an exemplar per check and copy it into
+			// every collection.
+			sdkmetric.Instrument{Name: "probe.*"},
 			sdkmetric.Stream{ExemplarReservoirProviderSelector: noExemplars},
 		)),
 		sdkmetric.WithView(sdkmetric.NewView(

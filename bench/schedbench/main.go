@@ -36,15 +36,10 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/exemplar"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
 	"github.com/heartbeat-sidecar/heartbeat/checks"
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
 	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
+	"github.com/heartbeat-sidecar/heartbeat/telemetry"
 )
 
 func main() {
@@ -153,8 +148,12 @@ func readTargets(path string, size int) ([]string, error) {
 	return out, nil
 }
 
-// runChecks runs n checks through checks.Runner for the duration and
-// prints CPU per 1,000 runs, peak RSS and lateness percentiles.
+// runChecks runs n checks through checks.Runner for the duration, with the
+// telemetry production uses (telemetry.Setup from the OTEL_* environment:
+// every run traced, spans, metrics and logs exported over OTLP), and prints
+// CPU per 1,000 runs, peak RSS and lateness percentiles. The figures are
+// read in-process by a tee on three instruments (see tee.go); the SDK sees
+// every point as in production.
 func runChecks(args []string) error {
 	fs := flag.NewFlagSet("checks", flag.ExitOnError)
 	n := fs.Int("n", 1000, "checks")
@@ -163,9 +162,6 @@ func runChecks(args []string) error {
 	targets := fs.String("targets", "", "file of payload server base URLs")
 	size := fs.Int("size", 1, "payload size requested")
 	maxConc := fs.Int("max-concurrent", checks.DefaultMaxConcurrent, "global concurrency limit")
-	sampling := fs.Float64("trace-ratio", 0.01, "fraction of runs traced (spans are created, not exported)")
-	exemplars := fs.String("exemplars", "off", "exemplar reservoirs of the probe histograms: sdk (the SDK default: one slot per bucket), one (one slot per series), off")
-	cardinality := fs.Int("cardinality-limit", 0, "SDK cardinality limit per instrument (0: none; the SDK default of 2,000 would fold most checks into an overflow series)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run here")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end here")
 	_ = fs.Parse(args)
@@ -193,36 +189,15 @@ func runChecks(args []string) error {
 		return err
 	}
 
-	// Lateness goes to an exponential histogram, fine enough for a p99.
-	reader := sdkmetric.NewManualReader()
-	opts := []sdkmetric.Option{sdkmetric.WithReader(reader), sdkmetric.WithCardinalityLimit(*cardinality), sdkmetric.WithView(sdkmetric.NewView(
-		sdkmetric.Instrument{Name: "heartbeat.scheduler.lateness"},
-		sdkmetric.Stream{Aggregation: sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20}},
-	)), sdkmetric.WithView(sdkmetric.NewView(
-		// One series across all checks, fine-grained, to tell slow probes
-		// (a saturated target or kernel) from a late scheduler.
-		sdkmetric.Instrument{Name: "http.client.request.duration"},
-		sdkmetric.Stream{Aggregation: sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20},
-			AttributeFilter: func(attribute.KeyValue) bool { return false }},
-	))}
-	switch *exemplars {
-	case "sdk":
-	case "one":
-		for _, name := range []string{"probe.*", "http.client.request.duration"} {
-			opts = append(opts, sdkmetric.WithView(sdkmetric.NewView(sdkmetric.Instrument{Name: name, Kind: sdkmetric.InstrumentKindHistogram},
-				sdkmetric.Stream{ExemplarReservoirProviderSelector: func(sdkmetric.Aggregation) exemplar.ReservoirProvider {
-					return exemplar.FixedSizeReservoirProvider(1)
-				}})))
-		}
-	case "off":
-		opts = append(opts, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
-	default:
-		return fmt.Errorf("-exemplars %q: want sdk, one or off", *exemplars)
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
 	}
-	mp := sdkmetric.NewMeterProvider(opts...)
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*sampling))))
+	t := newTee()
 	r, err := checks.New(checks.Settings{
-		MeterProvider: mp, TracerProvider: tp, MaxConcurrent: *maxConc,
+		MeterProvider: teeProvider{MeterProvider: tel.MeterProvider, t: t}, TracerProvider: tel.TracerProvider,
+		LoggerProvider: tel.LoggerProvider, Propagator: tel.Propagator, MaxConcurrent: *maxConc,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Syslog: syslog.Config{Addr: "none"},
 	})
@@ -235,24 +210,9 @@ func runChecks(args []string) error {
 	cpu0 := selfCPU()
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
 	defer cancel()
-	// Collect like a periodic exporter would, so its cost is in the figures.
-	go func() {
-		t := time.NewTicker(10 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				var rm metricdata.ResourceMetrics
-				_ = reader.Collect(ctx, &rm)
-			}
-		}
-	}()
 	if err := r.Run(ctx); err != nil {
 		return err
 	}
-	cpu := selfCPU() - cpu0
 	if err := writeHeapProfile(*memProfile); err != nil {
 		return err
 	}
@@ -261,64 +221,25 @@ func runChecks(args []string) error {
 	fmt.Fprintf(os.Stderr, "schedbench: heap in use %.1f MB, heap sys %.1f MB, stacks %.1f MB, goroutines %d, GC cycles %d\n",
 		float64(ms.HeapInuse)/(1<<20), float64(ms.HeapSys)/(1<<20), float64(ms.StackSys)/(1<<20), runtime.NumGoroutine(), ms.NumGC)
 
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		return err
+	// The final flush is part of the run's cost, and of its memory.
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := tel.Shutdown(sctx); err != nil {
+		fmt.Fprintln(os.Stderr, "schedbench: telemetry shutdown:", err)
 	}
+	cpu := selfCPU() - cpu0
 	runs := map[string]int64{}
-	var p50, p99, pmax, probeP50, probeP99 float64
-	var latCount uint64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch m.Name {
-			case "probe.runs":
-				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-					o, _ := dp.Attributes.Value("outcome")
-					runs[o.AsString()] += dp.Value
-				}
-			case "http.client.request.duration":
-				dps := m.Data.(metricdata.ExponentialHistogram[float64]).DataPoints
-				if len(dps) == 1 {
-					probeP50, probeP99 = expQuantile(dps[0], 0.50), expQuantile(dps[0], 0.99)
-				}
-			case "heartbeat.scheduler.lateness":
-				dps := m.Data.(metricdata.ExponentialHistogram[float64]).DataPoints
-				if len(dps) == 1 {
-					dp := dps[0]
-					latCount = dp.Count
-					p50, p99 = expQuantile(dp, 0.50), expQuantile(dp, 0.99)
-					if v, ok := dp.Max.Value(); ok {
-						pmax = v
-					}
-				}
-			}
-		}
+	for k, v := range t.runs {
+		runs[k] = v.Load()
 	}
+	latCount := t.lateness.n.Load()
+	p50, p99, pmax := t.lateness.quantile(0.5), t.lateness.quantile(0.99), t.lateness.max()
+	probeP50, probeP99 := t.duration.quantile(0.5), t.duration.quantile(0.99)
 	total := runs["success"] + runs["failure"]
-	fmt.Printf("mode=checks checks=%d interval=%s duration=%s exemplars=%s runs=%d failures=%d skipped=%d cpu_s=%.2f cpu_s_per_1000=%.3f peak_rss_mb=%.1f lateness_n=%d lateness_p50_ms=%.2f lateness_p99_ms=%.2f lateness_max_ms=%.1f probe_p50_ms=%.2f probe_p99_ms=%.2f\n",
-		*n, *interval, *duration, *exemplars, total, runs["failure"], runs["skipped"], cpu, perThousand(cpu, total),
+	fmt.Printf("mode=checks checks=%d interval=%s duration=%s runs=%d failures=%d skipped=%d cpu_s=%.2f cpu_s_per_1000=%.3f peak_rss_mb=%.1f lateness_n=%d lateness_p50_ms=%.2f lateness_p99_ms=%.2f lateness_max_ms=%.1f probe_p50_ms=%.2f probe_p99_ms=%.2f\n",
+		*n, *interval, *duration, total, runs["failure"], runs["skipped"], cpu, perThousand(cpu, total),
 		float64(peakRSSKB("self"))/1024, latCount, p50*1000, p99*1000, pmax*1000, probeP50*1000, probeP99*1000)
 	return nil
-}
-
-// expQuantile returns the upper bound of the bucket holding quantile q.
-func expQuantile(dp metricdata.ExponentialHistogramDataPoint[float64], q float64) float64 {
-	rank := uint64(math.Ceil(q * float64(dp.Count)))
-	if rank <= dp.ZeroCount {
-		return 0
-	}
-	seen := dp.ZeroCount
-	base := math.Pow(2, math.Pow(2, -float64(dp.Scale)))
-	for i, c := range dp.PositiveBucket.Counts {
-		seen += c
-		if seen >= rank {
-			return math.Pow(base, float64(int(dp.PositiveBucket.Offset)+i+1))
-		}
-	}
-	if v, ok := dp.Max.Value(); ok {
-		return v
-	}
-	return math.NaN()
 }
 
 func perThousand(cpu float64, n int64) float64 {

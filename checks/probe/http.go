@@ -27,6 +27,9 @@ const (
 	maxHeaderBytes = 1 << 20
 	// userAgent identifies probes in target logs unless a check sets its own.
 	userAgent = "heartbeat-probe"
+	// Per-connection buffer sizes of the HTTP transport (see newHTTPClient).
+	probeWriteBuffer = 1 << 10
+	probeReadBuffer  = 2 << 10
 )
 
 // probeHTTP requests the check's URL over a fresh connection and applies its
@@ -226,6 +229,12 @@ func newHTTPClient(ctx context.Context, t Target, tlsCfg *tls.Config) (*http.Cli
 		DisableKeepAlives:      true,
 		MaxResponseHeaderBytes: maxHeaderBytes,
 		Protocols:              protocols(opts.Version),
+		// Every run dials a new connection, and each connection gets its own
+		// buffers: net/http's 4 KiB each way are garbage after one request
+		// of a few hundred bytes. Larger headers only take more reads, and
+		// large bodies are read past the buffer.
+		WriteBufferSize: probeWriteBuffer,
+		ReadBufferSize:  probeReadBuffer,
 	}
 	client := &http.Client{
 		Transport: transport,
