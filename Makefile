@@ -43,6 +43,7 @@ LAB_TESTS := ^Test(Lab|ThroughputLab)
 ## unit: go test, fuzz seed corpora included; then the network lab tests, which
 ## run bin/heartbeat in namespaces
 unit: build lab-tools
+	@bash -c 'source scripts/lib.sh && need_apt prometheus' # promtool: the mesh test evaluates its quorum rule
 	HEARTBEAT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -skip '$(LAB_TESTS)' ./...
 	HEARTBEAT_BIN=$(abspath $(BIN)) $(GO) test -count=1 -p 1 -run '$(LAB_TESTS)' ./...
 
@@ -74,6 +75,7 @@ fuzz:
 bench: build
 	bash scripts/bench.sh
 	bash scripts/bench-scheduler.sh
+	$(GO) run ./bench/meshsim
 
 ## bench-scheduler: 1,000 and 10,000 HTTP checks beside blackbox_exporter
 bench-scheduler: build

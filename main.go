@@ -23,6 +23,7 @@ import (
 
 	"github.com/heartbeat-sidecar/heartbeat/checks"
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
 	"github.com/heartbeat-sidecar/heartbeat/payload"
 	"github.com/heartbeat-sidecar/heartbeat/telemetry"
@@ -154,6 +155,7 @@ type serveOptions struct {
 	config          string
 	syslogAddr      string
 	maxConcurrent   int
+	peersResolver   string
 }
 
 // defaultConfigPath is where GoHeartbeat kept its checks; used when it exists and --config is not given.
@@ -192,6 +194,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	configFlag(fs, &o.config)
 	fs.StringVar(&o.syslogAddr, "syslog-addr", "", `where check alerts go: "" for the local syslog (/dev/log), udp://host:port, tcp://host:port, unix:///path, or none`)
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-checks", checks.DefaultMaxConcurrent, "probes allowed in flight at once, across all checks")
+	peersResolverFlag(fs, &o.peersResolver)
 	if code, ok := parse(fs, args, stderr); !ok {
 		return code
 	}
@@ -385,10 +388,32 @@ func drain(o serveOptions, srv, admin *http.Server, serveErr error, logger *slog
 	return deadline, nil
 }
 
+// peersResolverFlag is --peers-resolver, for the commands that run checks.
+func peersResolverFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "peers-resolver", "", "DNS server (ip:port) that resolves the members of each_address and mesh checks; empty for the system resolver")
+}
+
+// meshIdentity is this sidecar's identity in mesh checks, from the downward
+// API's POD_IP, POD_IPS and NODE_NAME or else its interface addresses. A
+// malformed variable is an error; no address at all only matters to mesh
+// checks, which then probe as a member outside the answer.
+func meshIdentity(logger *slog.Logger) (mesh.Identity, error) {
+	id, err := mesh.IdentityFrom(os.Getenv, net.InterfaceAddrs)
+	if errors.Is(err, mesh.ErrNoIdentity) {
+		logger.Warn("no address for mesh checks; they will probe without being counted", "err", err)
+		return id, nil
+	}
+	return id, err
+}
+
 // startChecks loads the checks file, starts the scheduler and the reloader
 // (file changes and SIGHUP), and returns a function that stops both and
 // waits for them; it may be called more than once.
 func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, logger *slog.Logger) (*checks.Runner, func(), error) {
+	self, err := meshIdentity(logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
 	runner, err := checks.New(checks.Settings{
 		MeterProvider:  tel.MeterProvider,
 		TracerProvider: tel.TracerProvider,
@@ -397,6 +422,8 @@ func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, 
 		Logger:         logger,
 		MaxConcurrent:  o.maxConcurrent,
 		Syslog:         syslog.Config{Addr: o.syslogAddr},
+		MeshIdentity:   self,
+		PeersResolver:  o.peersResolver,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
@@ -466,10 +493,11 @@ func watchChecks(ctx context.Context, path string, file *config.File, runner *ch
 // checkCmd runs every check once, as GoHeartbeat's users ran it by hand.
 func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("check", "Run every check once and print one line per check.", stderr)
-	var path string
+	var path, peersResolver string
 	var maxConcurrent int
 	configFlag(fs, &path)
 	fs.IntVar(&maxConcurrent, "max-concurrent-checks", checks.DefaultMaxConcurrent, "probes allowed in flight at once")
+	peersResolverFlag(fs, &peersResolver)
 	if code, ok := parse(fs, args, stderr); !ok {
 		return code
 	}
@@ -478,7 +506,13 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if checks.RunOnce(ctx, file, stdout, checks.Settings{Logger: logger, MaxConcurrent: maxConcurrent}) {
+	self, err := meshIdentity(logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "heartbeat check: %v\n", err)
+		return exitUsage
+	}
+	s := checks.Settings{Logger: logger, MaxConcurrent: maxConcurrent, MeshIdentity: self, PeersResolver: peersResolver}
+	if checks.RunOnce(ctx, file, stdout, s) {
 		return exitOK
 	}
 	return exitFailure

@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 	"github.com/heartbeat-sidecar/heartbeat/checks/probe"
 	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
 )
@@ -46,8 +48,8 @@ func (r *Runner) alert(ctx context.Context, s *series, tr transition, res probe.
 	b.WriteString(sevText)
 	kv("check", c.cfg.Name)
 	kv("target", c.display)
-	if s.address.IsValid() {
-		kv("address", s.address.String())
+	if a := cmp.Or(s.address, st.Address); a.IsValid() { // the sweep series: its last peer
+		kv("address", a.String())
 	}
 	if tr == wentDown {
 		kv("state", "down")
@@ -84,6 +86,10 @@ func (r *Runner) alert(ctx context.Context, s *series, tr transition, res probe.
 	attrs := append(s.base.ToSlice(), attribute.String("check.target", c.display))
 	if tr == wentDown {
 		attrs = append(attrs, semconv.ErrorTypeKey.String(res.ErrorType))
+	}
+	if s.role == mesh.RoleSweep && st.Address.IsValid() {
+		// A record, not a series: naming the sweep's peer costs nothing here.
+		attrs = append(attrs, attrMeshPeer.String(st.Address.Addr().String()))
 	}
 	rec.AddAttributes(attrs...)
 	// ctx carries the run's span, so the record links to the failing run's trace.

@@ -9,6 +9,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 )
 
 // Attribute keys of our own; the rest come from semconv.
@@ -17,6 +18,9 @@ const (
 	attrCheckType = attribute.Key("check.type")
 	attrPhase     = attribute.Key("phase")
 	attrOutcome   = attribute.Key("outcome")
+	attrMeshPeer  = attribute.Key("heartbeat.mesh.peer")
+	attrMeshRole  = attribute.Key("heartbeat.mesh.role")
+	attrMeshEpoch = attribute.Key("heartbeat.mesh.epoch")
 )
 
 // maxCachedSets bounds each per-series cache of failure attribute sets;
@@ -38,9 +42,17 @@ func checkKVs(cfg *config.Check) []attribute.KeyValue {
 
 // seriesKVs are checkKVs plus, for each_address series, the address: it is
 // what tells one peer's series from another's, bounded by max_addresses.
-func seriesKVs(cfg *config.Check, address netip.AddrPort) []attribute.KeyValue {
+// Mesh series carry their role instead, and ring series the peer: k of
+// them per sidecar. Sweep series name no peer, since the sweep reaches
+// every member in time and would grow the series towards N per sidecar.
+func seriesKVs(cfg *config.Check, address netip.AddrPort, role mesh.Role) []attribute.KeyValue {
 	kvs := checkKVs(cfg)
-	if address.IsValid() {
+	switch {
+	case role == mesh.RoleRing:
+		kvs = append(kvs, attrMeshPeer.String(address.Addr().String()), attrMeshRole.String(role.String()))
+	case role == mesh.RoleSweep:
+		kvs = append(kvs, attrMeshRole.String(role.String()))
+	case address.IsValid():
 		kvs = append(kvs, semconv.NetworkPeerAddressKey.String(address.Addr().String()))
 	}
 	return kvs

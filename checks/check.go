@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 	"github.com/heartbeat-sidecar/heartbeat/checks/probe"
 )
 
@@ -34,17 +35,30 @@ type check struct {
 	running atomic.Bool // a run is in flight; a due run now is skipped
 	retired atomic.Bool // removed or replaced by Apply; its alerts are dropped
 
-	main *series // the check itself; for each_address checks, the resolution
+	main *series // the check itself; for each_address and mesh checks, the resolution
+
+	// Mesh checks (ring or sweep): the last view, and the one series all
+	// sweep results share. Nil for other checks.
+	view  atomic.Pointer[mesh.View]
+	sweep *series
 
 	mu    sync.Mutex
-	addrs map[netip.AddrPort]*series // each_address: one series per resolved address
+	addrs map[netip.AddrPort]*series // each_address: one per resolved address; mesh: one per ring peer
 }
 
 func newCheck(cfg *config.Check, p probe.ProbeFunc) *check {
 	c := &check{cfg: cfg, probe: p, index: -1, display: cfg.DisplayTarget(), spanName: "probe " + cfg.Name}
 	c.fingerprint = fingerprint(cfg)
-	c.main = newSeries(c, netip.AddrPort{})
+	c.main = newSeries(c, netip.AddrPort{}, 0)
+	if cfg.Peers.Mode == mesh.ModeSweep {
+		c.sweep = newSeries(c, netip.AddrPort{}, mesh.RoleSweep)
+	}
 	return c
+}
+
+// isMesh reports whether c picks its peers on the ring (ring or sweep mode).
+func (c *check) isMesh() bool {
+	return c.cfg.Peers.Mode == mesh.ModeRing || c.cfg.Peers.Mode == mesh.ModeSweep
 }
 
 // fingerprint identifies a check's definition, so Apply can keep the state
@@ -71,7 +85,7 @@ func (c *check) redact(s string) string {
 
 // allSeries returns the check's series: the main one, then addresses in order.
 func (c *check) allSeries() []*series {
-	if !c.cfg.EachAddress {
+	if !c.cfg.EachAddress && !c.isMesh() {
 		return []*series{c.main}
 	}
 	c.mu.Lock()
@@ -81,12 +95,21 @@ func (c *check) allSeries() []*series {
 	}
 	c.mu.Unlock()
 	slices.SortFunc(out, func(a, b *series) int { return a.address.Compare(b.address) })
-	return append([]*series{c.main}, out...)
+	out = append([]*series{c.main}, out...)
+	if c.sweep != nil {
+		out = append(out, c.sweep)
+	}
+	return out
 }
 
-// addressSeries returns the series for each address, creating new ones and
-// forgetting addresses that are no longer resolved.
+// addressSeries returns the series for each address (each_address; ring
+// peers of a mesh check), creating new ones and forgetting addresses that
+// are no longer resolved or no longer ring peers.
 func (c *check) addressSeries(addrs []netip.AddrPort) []*series {
+	var role mesh.Role
+	if c.isMesh() {
+		role = mesh.RoleRing
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	next := make(map[netip.AddrPort]*series, len(addrs))
@@ -94,7 +117,7 @@ func (c *check) addressSeries(addrs []netip.AddrPort) []*series {
 	for i, a := range addrs {
 		s, ok := c.addrs[a]
 		if !ok {
-			s = newSeries(c, a)
+			s = newSeries(c, a, role)
 		}
 		next[a] = s
 		out[i] = s
@@ -107,7 +130,8 @@ func (c *check) addressSeries(addrs []netip.AddrPort) []*series {
 // check, or one address of an each_address check.
 type series struct {
 	chk     *check
-	address netip.AddrPort // each_address series only
+	address netip.AddrPort // each_address and ring series only
+	role    mesh.Role      // mesh series only
 
 	base    attribute.Set
 	baseOpt metric.MeasurementOption
@@ -119,9 +143,12 @@ type series struct {
 	st       SeriesStatus
 }
 
-func newSeries(c *check, address netip.AddrPort) *series {
-	s := &series{chk: c, address: address, base: attribute.NewSet(seriesKVs(c.cfg, address)...)}
+func newSeries(c *check, address netip.AddrPort, role mesh.Role) *series {
+	s := &series{chk: c, address: address, role: role, base: attribute.NewSet(seriesKVs(c.cfg, address, role)...)}
 	s.st.Address = address
+	if role != 0 {
+		s.st.Role = role.String()
+	}
 	s.baseOpt = metric.WithAttributeSet(s.base)
 	s.runsOK = metric.WithAttributeSet(attribute.NewSet(s.kvs(attrOutcome.String("success"))...))
 	return s

@@ -42,6 +42,8 @@ type instruments struct {
 	up         metric.Int64ObservableGauge
 	certExpiry metric.Int64ObservableGauge
 	statusCode metric.Int64ObservableGauge
+	members    metric.Int64ObservableGauge // mesh checks
+	viewHash   metric.Int64ObservableGauge // mesh checks
 	pathMTU    metric.Int64ObservableGauge
 
 	throughput throughputInstruments
@@ -84,6 +86,8 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.up = gauge("heartbeat.check.up", "", "Check state after thresholds: 1 up, 0 down; absent while unknown.")
 	in.certExpiry = gauge("probe.tls.cert.expiry", "s", "Expiry of the leaf certificate, as a Unix time.")
 	in.statusCode = gauge("probe.http.status_code", "", "HTTP status code of the last run.")
+	in.members = gauge("probe.mesh.members", "{member}", "Members of a mesh check in the last DNS answer.")
+	in.viewHash = gauge("probe.mesh.view.hash", "", "32-bit hash of the sorted member list: sidecars that disagree report different values.")
 	in.pathMTU = gauge("probe.path_mtu", "By", "Largest IP packet that crossed the path in the last mtu run.")
 	var err error
 	in.throughput, err = newThroughputInstruments(m)
@@ -104,9 +108,13 @@ func (r *Runner) registerGauges(m metric.Meter) (metric.Registration, error) {
 			for _, s := range c.allSeries() {
 				s.observe(o, in)
 			}
+			if v := c.view.Load(); v != nil {
+				o.ObserveInt64(in.members, int64(v.Members()), c.main.baseOpt)
+				o.ObserveInt64(in.viewHash, int64(v.Hash()), c.main.baseOpt)
+			}
 		}
 		return nil
-	}, in.success, in.up, in.certExpiry, in.statusCode, in.pathMTU)
+	}, in.success, in.up, in.certExpiry, in.statusCode, in.pathMTU, in.members, in.viewHash)
 }
 
 // observe reports the series' gauges from the last run.

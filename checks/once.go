@@ -47,10 +47,13 @@ func (r *Runner) runOnce(ctx context.Context, f *config.File, w io.Writer) bool 
 	allPassed := true
 	for _, c := range list {
 		for i, s := range c.allSeries() {
-			if i == 0 && c.cfg.EachAddress && len(c.allSeries()) > 1 {
+			if i == 0 && (c.cfg.EachAddress || c.isMesh()) && len(c.allSeries()) > 1 && s.status().LastSuccess {
 				continue // the resolution worked; the addresses tell the rest
 			}
 			st := s.status()
+			if s == c.sweep && st.Runs == 0 {
+				continue // a mesh too small to have sweep peers
+			}
 			if st.Runs == 0 {
 				// Cancelled before it could start.
 				allPassed = false

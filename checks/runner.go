@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 	"github.com/heartbeat-sidecar/heartbeat/checks/probe"
 	"github.com/heartbeat-sidecar/heartbeat/checks/syslog"
 )
@@ -53,6 +55,13 @@ type Settings struct {
 	MaxConcurrent int
 	// Syslog says where transition alerts go.
 	Syslog SyslogConfig
+	// MeshIdentity is this sidecar in mesh checks: the address it finds
+	// itself by in the members' DNS answer, and the name its probes carry.
+	MeshIdentity mesh.Identity
+	// PeersResolver, when set, is the DNS server ("host:port") that
+	// resolves the members of each_address and mesh checks instead of the
+	// system resolver.
+	PeersResolver string
 }
 
 // Validate reports settings New cannot use.
@@ -62,6 +71,11 @@ func (s *Settings) Validate() error {
 	}
 	if err := s.Syslog.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSettings, err)
+	}
+	if s.PeersResolver != "" {
+		if _, err := netip.ParseAddrPort(s.PeersResolver); err != nil {
+			return fmt.Errorf("%w: peers resolver %q: want ip:port: %w", ErrInvalidSettings, s.PeersResolver, err)
+		}
 	}
 	return nil
 }
@@ -76,6 +90,8 @@ type Runner struct {
 	shared sharedSets
 	alerts *syslog.Client // nil when syslog is off
 	quiet  bool           // RunOnce: no alerts, only results
+	self   mesh.Identity
+	from   string // self as mesh probes name it
 
 	sem       chan struct{}
 	exclusive chan struct{} // one slot for the checks whose runs must not overlap
@@ -137,7 +153,9 @@ func New(s Settings) (*Runner, error) {
 		sem:       make(chan struct{}, s.MaxConcurrent),
 		exclusive: make(chan struct{}, 1),
 		probers:   probe.Lookup,
-		resolver:  net.DefaultResolver,
+		resolver:  peersResolver(s.PeersResolver),
+		self:      s.MeshIdentity,
+		from:      cmp.Or(s.MeshIdentity.String(), "unknown"),
 		checks:    map[string]*check{},
 		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		wake:      make(chan struct{}, 1),
@@ -265,7 +283,7 @@ func (r *Runner) release() { <-r.sem }
 
 // execute performs one run of c, which came due at due.
 func (r *Runner) execute(ctx context.Context, c *check, due time.Time) {
-	if c.cfg.Exclusive() && !c.cfg.EachAddress {
+	if c.cfg.Exclusive() && !c.cfg.EachAddress && !c.isMesh() { // those take it per address
 		if !r.acquireExclusive(ctx) {
 			return
 		}
@@ -279,16 +297,20 @@ func (r *Runner) execute(ctx context.Context, c *check, due time.Time) {
 	if r.onStart != nil {
 		r.onStart(c, due, started)
 	}
-	if !c.cfg.EachAddress {
+	switch {
+	case c.isMesh():
+		r.runMesh(ctx, c)
+	case c.cfg.EachAddress:
+		r.runEachAddress(ctx, c)
+	default:
 		defer r.release()
 		r.runSeries(ctx, c.main, probe.Target{Check: c.cfg, Resolver: r.resolver})
-		return
 	}
-	r.runEachAddress(ctx, c)
 }
 
-// runSeries probes t once under a run span and records the result on s.
-func (r *Runner) runSeries(ctx context.Context, s *series, t probe.Target) probe.Result {
+// runSeries probes t once under a run span, which also gets extra, and
+// records the result on s.
+func (r *Runner) runSeries(ctx context.Context, s *series, t probe.Target, extra ...attribute.KeyValue) probe.Result {
 	c := s.chk
 	ctx, span := r.tracer.Start(ctx, c.spanName, trace.WithSpanKind(trace.SpanKindClient))
 	// Attributes are built only for sampled runs: most runs are not, and
@@ -298,11 +320,15 @@ func (r *Runner) runSeries(ctx context.Context, s *series, t probe.Target) probe
 		if s.address.IsValid() {
 			span.SetAttributes(semconv.NetworkPeerAddressKey.String(s.address.Addr().String()))
 		}
+		span.SetAttributes(extra...)
 	}
 	t.Propagator = r.prop
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	res := probe.Run(pctx, c.probe, t)
 	cancel()
+	if !res.Peer.IsValid() {
+		res.Peer = t.Address // not connected: still name the address it tried
+	}
 	if ctx.Err() != nil {
 		// Shutdown cut the run short: that says nothing about the target,
 		// so it is neither recorded nor alerted on.
@@ -380,6 +406,9 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	s.st.LastSuccess = res.Success
 	s.st.StatusCode = res.StatusCode
 	s.st.CertExpiry = res.CertExpiry
+	if s.role == mesh.RoleSweep {
+		s.st.Address = res.Peer // the sweep series has no peer of its own: logs name this one
+	}
 	s.st.ProtocolVersion = res.ProtocolVersion
 	s.st.PathMTU, s.st.Loss = 0, nil
 	if res.PathMTU != nil {
@@ -418,8 +447,8 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 		}
 	}
 	// Checks with a URL send HTTP requests; the resolution run of an
-	// each_address check does not.
-	if c.cfg.URL != nil && (s.address.IsValid() || !c.cfg.EachAddress) {
+	// each_address or mesh check does not.
+	if c.cfg.URL != nil && (s != c.main || (!c.cfg.EachAddress && !c.isMesh())) {
 		k := httpKey{method: c.cfg.HTTP.Method, server: c.cfg.Server, code: res.StatusCode}
 		if !res.Success {
 			k.errType = res.ErrorType
@@ -445,8 +474,8 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 // already starts with the target (http, dns) does not repeat it.
 func runLine(s *series, st SeriesStatus) string {
 	target := s.chk.display
-	if s.address.IsValid() {
-		target += " [" + s.address.String() + "]"
+	if a := cmp.Or(s.address, st.Address); a.IsValid() { // the sweep series names its last peer
+		target += " [" + a.String() + "]"
 	}
 	if !st.LastSuccess {
 		return target + ": FAILED: " + st.LastError
@@ -473,7 +502,7 @@ func (r *Runner) runEachAddress(ctx context.Context, c *check) {
 		span.SetAttributes(c.spanAttrs()...)
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	addrs, err := r.resolve(rctx, c)
+	addrs, err := r.resolve(rctx, c, c.cfg.MaxAddresses)
 	cancel()
 	r.release() // address probes take their own slots; holding this one could deadlock
 	end := time.Now()
@@ -531,8 +560,8 @@ func (r *Runner) runEachAddress(ctx context.Context, c *check) {
 	span.End()
 }
 
-// resolve returns the addresses of c's host, sorted, at most MaxAddresses.
-func (r *Runner) resolve(ctx context.Context, c *check) ([]netip.AddrPort, error) {
+// resolve returns the addresses of c's host, sorted, at most limit.
+func (r *Runner) resolve(ctx context.Context, c *check, limit int) ([]netip.AddrPort, error) {
 	host := c.cfg.Server.Host
 	if host == "" {
 		return nil, fmt.Errorf("no host in target %q", c.display)
@@ -554,7 +583,7 @@ func (r *Runner) resolve(ctx context.Context, c *check) ([]netip.AddrPort, error
 	if len(ips) == 0 {
 		return nil, fmt.Errorf("lookup %s: no addresses", host)
 	}
-	ips = ips[:min(len(ips), c.cfg.MaxAddresses)]
+	ips = ips[:min(len(ips), limit)]
 	out := make([]netip.AddrPort, len(ips))
 	for i, ip := range ips {
 		out[i] = netip.AddrPortFrom(ip, uint16(c.cfg.Server.Port))

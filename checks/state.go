@@ -64,25 +64,28 @@ func (s *Seconds) UnmarshalJSON(b []byte) error {
 
 // SeriesStatus is the state and last result of a check or of one of its addresses, as /status shows it.
 type SeriesStatus struct {
-	// Address is the resolved address of an each_address series; zero otherwise.
-	Address              netip.AddrPort `json:"address,omitzero"`
-	State                State          `json:"state"`
-	Since                time.Time      `json:"since,omitzero"` // when State last changed
-	ConsecutiveFailures  int            `json:"consecutive_failures"`
-	ConsecutiveSuccesses int            `json:"consecutive_successes"`
-	Runs                 uint64         `json:"runs"`
-	Failures             uint64         `json:"failures"`
-	Skipped              uint64         `json:"skipped,omitempty"`
-	LastRun              time.Time      `json:"last_run,omitzero"`
-	LastDuration         Seconds        `json:"last_duration_seconds"`
-	LastSuccess          bool           `json:"last_success"`
-	LastResult           string         `json:"last_result,omitempty"`
-	LastError            string         `json:"last_error,omitempty"`
-	LastErrorType        string         `json:"last_error_type,omitempty"`
-	LastErrorAt          time.Time      `json:"last_error_at,omitzero"`
-	StatusCode           int            `json:"status_code,omitempty"`
-	CertExpiry           time.Time      `json:"cert_expiry,omitzero"`
-	ProtocolVersion      string         `json:"protocol_version,omitempty"` // HTTP version of the last response: "1.1", "2"
+	// Address is the resolved address of an each_address series or the
+	// peer of a ring series; for the sweep series, the last peer probed.
+	Address netip.AddrPort `json:"address,omitzero"`
+	// Role is "ring" or "sweep" for the series of a mesh check.
+	Role                 string    `json:"role,omitempty"`
+	State                State     `json:"state"`
+	Since                time.Time `json:"since,omitzero"` // when State last changed
+	ConsecutiveFailures  int       `json:"consecutive_failures"`
+	ConsecutiveSuccesses int       `json:"consecutive_successes"`
+	Runs                 uint64    `json:"runs"`
+	Failures             uint64    `json:"failures"`
+	Skipped              uint64    `json:"skipped,omitempty"`
+	LastRun              time.Time `json:"last_run,omitzero"`
+	LastDuration         Seconds   `json:"last_duration_seconds"`
+	LastSuccess          bool      `json:"last_success"`
+	LastResult           string    `json:"last_result,omitempty"`
+	LastError            string    `json:"last_error,omitempty"`
+	LastErrorType        string    `json:"last_error_type,omitempty"`
+	LastErrorAt          time.Time `json:"last_error_at,omitzero"`
+	StatusCode           int       `json:"status_code,omitempty"`
+	CertExpiry           time.Time `json:"cert_expiry,omitzero"`
+	ProtocolVersion      string    `json:"protocol_version,omitempty"` // HTTP version of the last response: "1.1", "2"
 	// PathMTU is the path MTU in bytes an mtu check's last run measured.
 	PathMTU int `json:"path_mtu,omitempty"`
 	// Loss is the fraction of echoes an icmp check's last run lost.

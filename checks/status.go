@@ -18,6 +18,17 @@ type CheckStatus struct {
 	SeriesStatus
 	// Addresses has one entry per address of an each_address check, whose own fields describe the resolution.
 	Addresses []SeriesStatus `json:"addresses,omitempty"`
+	// Mesh is the last view of a mesh check (ring or sweep).
+	Mesh *MeshStatus `json:"mesh,omitempty"`
+}
+
+// MeshStatus is what a mesh check's last resolution showed.
+type MeshStatus struct {
+	Mode     string `json:"mode"`
+	Members  int    `json:"members"`
+	ViewHash uint32 `json:"view_hash"`
+	Self     string `json:"self"`
+	Counted  bool   `json:"counted"` // self is in the answer
 }
 
 // Status returns every check's state, in file order.
@@ -32,6 +43,10 @@ func (r *Runner) Status() []CheckStatus {
 			} else {
 				cs.Addresses = append(cs.Addresses, s.status().inUTC())
 			}
+		}
+		if v := c.view.Load(); v != nil {
+			cs.Mesh = &MeshStatus{Mode: c.cfg.Peers.Mode.String(), Members: v.Members(), ViewHash: v.Hash(),
+				Self: v.Self().String(), Counted: v.Counted()}
 		}
 		out = append(out, cs)
 	}

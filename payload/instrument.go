@@ -51,6 +51,7 @@ const (
 // sets of every common answer, built once so a request allocates nothing.
 type instruments struct {
 	tracer    trace.Tracer
+	meter     metric.Meter
 	prop      propagation.TextMapPropagator
 	duration  metric.Float64Histogram
 	reqSize   metric.Int64Histogram
@@ -81,6 +82,7 @@ func newInstruments(mp metric.MeterProvider, tp trace.TracerProvider, prop propa
 		mp = metricnoop.NewMeterProvider()
 	}
 	meter := mp.Meter(instrumentationName)
+	in.meter = meter
 	var err error
 	// Bucket boundaries are the telemetry package's views: one place for every HTTP histogram.
 	if in.duration, err = meter.Float64Histogram("http.server.request.duration",

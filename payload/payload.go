@@ -84,6 +84,7 @@ type Server struct {
 	extra  map[string]http.Handler
 	access *accessLog
 	instr  *instruments
+	mesh   *meshCounter
 	cl     lengthCache
 	timing timingCache
 
@@ -106,11 +107,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	mesh, err := newMeshCounter(instr.meter, instr.metricsOn)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:      cfg,
 		buf:      buf,
 		extra:    map[string]http.Handler{},
 		instr:    instr,
+		mesh:     mesh,
 		hostHdr:  []string{cfg.Host},
 		textHdr:  []string{"text/plain; charset=utf-8"},
 		allowHdr: []string{"GET, HEAD, POST, PUT"},
@@ -172,6 +178,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec = s.serveText(w, r, http.StatusNotFound, "not found", start)
 	}
 	s.instr.record(ctx, span, r, route, path, rec, start)
+	s.mesh.count(ctx, r)
 	if s.access != nil {
 		s.access.write(start, r, rec)
 	}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"regexp"
 	"time"
+
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 )
 
 // File is a loaded, defaulted and validated checks file.
@@ -41,6 +43,9 @@ type Check struct {
 	// EachAddress probes every address the target's host resolves to, up to MaxAddresses.
 	EachAddress  bool
 	MaxAddresses int
+	// Peers, for a mesh check (mode ring or sweep), says which members of
+	// the target's DNS answer this sidecar probes; zero for other checks.
+	Peers mesh.Plan
 
 	HTTP HTTPOptions
 	TCP  TCPOptions

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 )
 
 func writeFile(t *testing.T, dir, name, content string) string {
@@ -311,6 +313,10 @@ func TestExampleRoundTrip(t *testing.T) {
 			Throughput: ThroughputOptions{Direction: DirectionBoth, Bytes: 1 << 20, MinBitsPerSecond: 10e6,
 				URL: mustURL(t, "http://heartbeat-peers.default.svc.cluster.local:8080")},
 		},
+		def(Check{Name: "mesh", Type: TypeHTTP, Target: "http://heartbeat-peers.default.svc.cluster.local:8080/heartbeat/64",
+			Server: HostPort{"heartbeat-peers.default.svc.cluster.local", 8080},
+			HTTP:   HTTPOptions{Method: "GET", MaxRedirects: 10},
+			Peers:  mesh.Plan{Mode: mesh.ModeSweep, K: 3, Sweep: 8, Epoch: time.Minute}}),
 	}
 	if len(f.Checks) != len(want) {
 		t.Fatalf("got %d checks, want %d", len(f.Checks), len(want))
@@ -336,7 +342,7 @@ func TestExampleRoundTrip(t *testing.T) {
 		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
 		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
 		reflect.TypeFor[dialYAML](),
-		reflect.TypeFor[icmpYAML](), reflect.TypeFor[mtuYAML](), reflect.TypeFor[throughputYAML](),
+		reflect.TypeFor[icmpYAML](), reflect.TypeFor[mtuYAML](), reflect.TypeFor[throughputYAML](), reflect.TypeFor[peersYAML](),
 	} {
 		for _, k := range yamlKeys(typ) {
 			if !regexp.MustCompile(`\b` + k + `:`).Match(data) {

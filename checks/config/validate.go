@@ -95,6 +95,7 @@ func (c *Check) applyDefaults(given func(field string) bool) {
 	if unset("success_threshold", c.SuccessThreshold == 0) {
 		c.SuccessThreshold = DefaultSuccessThreshold
 	}
+	c.applyPeersDefaults(unset)
 	if c.EachAddress && unset("max_addresses", c.MaxAddresses == 0) {
 		c.MaxAddresses = DefaultMaxAddresses
 	}
@@ -213,6 +214,7 @@ func (c *Check) problems() []problem {
 		add("success_threshold", ErrInvalidValue, "must be at least 1")
 	}
 
+	ps = append(ps, c.peersProblems()...)
 	if c.EachAddress {
 		switch {
 		case knownType && !typ.eachAddress:

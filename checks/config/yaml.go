@@ -55,6 +55,7 @@ type checkYAML struct {
 	Timing       timingYAML          `yaml:",inline"`
 	EachAddress  ast.Node            `yaml:"each_address"`
 	MaxAddresses ast.Node            `yaml:"max_addresses"`
+	Peers        obj[peersYAML]      `yaml:"peers"`
 	HTTP         obj[httpYAML]       `yaml:"http"`
 	TCP          obj[tcpYAML]        `yaml:"tcp"`
 	TLS          obj[tlsYAML]        `yaml:"tls"`
@@ -468,6 +469,7 @@ func (d *yamlDecoder) check(o *obj[checkYAML], path string, def Check) (Check, b
 	}
 	c.EachAddress, _ = d.boolean(r.EachAddress, joinPath(path, "each_address"))
 	c.MaxAddresses, _ = d.integer(r.MaxAddresses, joinPath(path, "max_addresses"))
+	c.Peers = d.peers(&r.Peers, joinPath(path, "peers"))
 	c.Dial = d.dialOptions(&r.Dial, path)
 
 	// A type's own block is read first: tcp.tls and grpc.tls decide whether

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks/config"
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 )
 
 const (
@@ -182,6 +183,10 @@ func newRequest(ctx context.Context, t Target) (*http.Request, error) {
 	// sends those itself otherwise).
 	if ba := c.HTTP.BasicAuth; ba != nil {
 		req.SetBasicAuth(ba.Username, ba.Password)
+	}
+	if t.MeshFrom != "" {
+		req.Header.Set(mesh.HeaderCheck, c.Name)
+		req.Header.Set(mesh.HeaderFrom, t.MeshFrom)
 	}
 	if t.Propagator != nil {
 		t.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))

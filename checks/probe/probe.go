@@ -23,6 +23,10 @@ type Target struct {
 	Propagator propagation.TextMapPropagator
 	// Resolver looks up the check's host; nil is the system resolver.
 	Resolver *net.Resolver
+	// MeshFrom, set on mesh probes, is the sender's identity: http requests
+	// then carry the check's name and it in the mesh headers, so the peer
+	// counts the probes it receives.
+	MeshFrom string
 }
 
 // ProbeFunc runs one probe of t and reports what it measured, within ctx's deadline.

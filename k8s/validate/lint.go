@@ -730,6 +730,9 @@ type checksFile struct {
 		Name        string `json:"name"`
 		Target      string `json:"target"`
 		EachAddress bool   `json:"each_address"`
+		Peers       *struct {
+			Mode string `json:"mode"`
+		} `json:"peers"`
 	} `json:"checks"`
 }
 
@@ -750,7 +753,7 @@ func (s *set) lintChecksFile(cm *corev1.ConfigMap, report reporter) {
 	for _, c := range f.Checks {
 		field := "data[checks.yaml].checks[" + c.Name + "].target"
 		s.checkEndpoint(owner, field, cm.Namespace, c.Target, report)
-		if !c.EachAddress {
+		if !c.EachAddress && c.Peers == nil {
 			continue
 		}
 		u, err := url.Parse(c.Target)
@@ -760,7 +763,7 @@ func (s *set) lintChecksFile(cm *corev1.ConfigMap, report reporter) {
 		parts := strings.Split(u.Hostname(), ".")
 		if len(parts) >= 3 && parts[2] == "svc" {
 			if svc, ok := s.services[key(parts[1], parts[0])]; ok && svc.Spec.ClusterIP != corev1.ClusterIPNone {
-				report(owner, field, "each_address needs a headless Service; %s has clusterIP %q", key(parts[1], parts[0]), svc.Spec.ClusterIP)
+				report(owner, field, "each_address and peers need a headless Service; %s has clusterIP %q", key(parts[1], parts[0]), svc.Spec.ClusterIP)
 			}
 		}
 	}

@@ -32,6 +32,11 @@ sidecar.native it is an init container with restartPolicy: Always. */}}
       valueFrom:
         fieldRef:
           fieldPath: spec.nodeName
+    # The mesh check finds this pod in the peers' DNS answer by it.
+    - name: POD_IP
+      valueFrom:
+        fieldRef:
+          fieldPath: status.podIP
     - name: POD_UID
       valueFrom:
         fieldRef:
