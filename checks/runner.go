@@ -53,12 +53,17 @@ type Settings struct {
 	MaxConcurrent int
 	// Syslog says where transition alerts go.
 	Syslog SyslogConfig
+	// StatusHistory is how many runs each series keeps for /status; 0 means DefaultStatusHistory.
+	StatusHistory int
 }
 
 // Validate reports settings New cannot use.
 func (s *Settings) Validate() error {
 	if s.MaxConcurrent < 0 {
 		return fmt.Errorf("%w: max concurrent checks %d must not be negative", ErrInvalidSettings, s.MaxConcurrent)
+	}
+	if s.StatusHistory < 0 || s.StatusHistory > MaxStatusHistory {
+		return fmt.Errorf("%w: status history %d must be between 0 (the default, %d) and %d", ErrInvalidSettings, s.StatusHistory, DefaultStatusHistory, MaxStatusHistory)
 	}
 	if err := s.Syslog.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSettings, err)
@@ -76,6 +81,7 @@ type Runner struct {
 	shared sharedSets
 	alerts *syslog.Client // nil when syslog is off
 	quiet  bool           // RunOnce: no alerts, only results
+	keep   int            // runs of history per series
 
 	sem      chan struct{}
 	inflight sync.WaitGroup
@@ -122,6 +128,9 @@ func New(s Settings) (*Runner, error) {
 	if s.MaxConcurrent == 0 {
 		s.MaxConcurrent = DefaultMaxConcurrent
 	}
+	if s.StatusHistory == 0 {
+		s.StatusHistory = DefaultStatusHistory
+	}
 	meter := s.MeterProvider.Meter(scopeName, metric.WithSchemaURL(semconv.SchemaURL))
 	inst, err := newInstruments(meter)
 	if err != nil {
@@ -133,6 +142,7 @@ func New(s Settings) (*Runner, error) {
 		events:   s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
 		prop:     s.Propagator,
 		inst:     inst,
+		keep:     s.StatusHistory,
 		sem:      make(chan struct{}, s.MaxConcurrent),
 		probers:  probe.Lookup,
 		resolver: net.DefaultResolver,
@@ -379,6 +389,7 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 		s.st.LastErrorType = res.ErrorType
 		s.st.LastErrorAt = res.Start
 	}
+	s.remember(ctx, res, s.st.LastError, r.keep)
 	st := s.st
 	s.mu.Unlock()
 

@@ -82,6 +82,12 @@ type SeriesStatus struct {
 	LastErrorAt          time.Time      `json:"last_error_at,omitzero"`
 	StatusCode           int            `json:"status_code,omitempty"`
 	CertExpiry           time.Time      `json:"cert_expiry,omitzero"`
+	// Uptime is the share of the retained runs that passed (skipped runs left out); absent before the first run.
+	Uptime *float64 `json:"uptime,omitempty"`
+	// LastPhases is the last run's phase breakdown, in order.
+	LastPhases []Phase `json:"last_phases,omitempty"`
+	// History is the latest runs, oldest first, at most --status-history of them.
+	History []Run `json:"history,omitempty"`
 }
 
 // transition is what one run did to a series' State.

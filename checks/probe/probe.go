@@ -80,4 +80,6 @@ type Result struct {
 	HasServerTiming bool
 	// CertExpiry is the earliest NotAfter of the verified chain's leaf; zero when no TLS.
 	CertExpiry time.Time
+	// Figures are the other values this run measured, in reading order; /status shows them.
+	Figures []Figure
 }

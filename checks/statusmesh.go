@@ -1,0 +1,290 @@
+package checks
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Defaults of MeshOptions.
+const (
+	DefaultMeshMembers = 64
+	DefaultMeshTimeout = 2 * time.Second
+	DefaultMeshWait    = time.Second
+	DefaultMeshMaxAge  = 5 * time.Second
+	// maxMemberStatus bounds one member's /status body; the fetch asks for no history.
+	maxMemberStatus = 8 << 20
+)
+
+// MeshOptions bounds the page's fetches of the members' /status; zero fields take the defaults.
+type MeshOptions struct {
+	// MaxMembers is the most members fetched and drawn.
+	MaxMembers int
+	// Timeout bounds each member's fetch.
+	Timeout time.Duration
+	// Wait is the longest a page waits for fetches in flight; slower members show as pending.
+	Wait time.Duration
+	// MaxAge is how long fetched results are reused before a page starts new fetches.
+	MaxAge time.Duration
+	// Client makes the fetches; nil means a client of its own that follows no proxy.
+	Client *http.Client
+}
+
+// meshMember is one sidecar of the mesh, as this one finds it in its checks.
+type meshMember struct {
+	Name string         // host:port
+	Addr netip.AddrPort // what the checks' addresses are matched against
+	Base string         // scheme://host:port
+	Page string         // Base + /status
+}
+
+// meshMembers lists the members this sidecar sees: the resolved addresses
+// of its each_address checks over HTTP, whose port is the members' payload
+// port, where /status is served too.
+func meshMembers(all []CheckStatus) []meshMember {
+	seen := map[netip.AddrPort]meshMember{}
+	for _, cs := range all {
+		if len(cs.Addresses) == 0 {
+			continue
+		}
+		u, err := url.Parse(cs.Target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			continue
+		}
+		for _, a := range cs.Addresses {
+			if a.Address.IsValid() {
+				base := u.Scheme + "://" + a.Address.String()
+				seen[a.Address] = meshMember{Name: a.Address.String(), Addr: a.Address, Base: base, Page: base + "/status"}
+			}
+		}
+	}
+	out := make([]meshMember, 0, len(seen))
+	for _, m := range seen {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b meshMember) int { return a.Addr.Compare(b.Addr) })
+	return out
+}
+
+// memberResult is the last fetch of one member.
+type memberResult struct {
+	checks []CheckStatus
+	err    string
+	at     time.Time
+}
+
+// meshView fetches the members' /status concurrently and keeps the last
+// result of each, so a page waits at most Wait and never on a slow member.
+type meshView struct {
+	o      MeshOptions
+	client *http.Client
+
+	mu      sync.Mutex
+	results map[string]memberResult // by Base
+	round   time.Time               // when the last round of fetches started
+	done    chan struct{}           // closed when the round in flight ends; nil when none is
+}
+
+func newMeshView(o MeshOptions) *meshView {
+	o.MaxMembers = cmp.Or(o.MaxMembers, DefaultMeshMembers)
+	o.Timeout = cmp.Or(o.Timeout, DefaultMeshTimeout)
+	o.Wait = cmp.Or(o.Wait, DefaultMeshWait)
+	o.MaxAge = cmp.Or(o.MaxAge, DefaultMeshMaxAge)
+	c := o.Client
+	if c == nil {
+		// Members are addressed directly: an environment proxy would not reach pod addresses.
+		c = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, IdleConnTimeout: 30 * time.Second}}
+	}
+	// Never follow a member's redirect elsewhere.
+	cc := *c
+	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &meshView{o: o, client: &cc, results: map[string]memberResult{}}
+}
+
+// fetchAll starts a round of fetches unless one is in flight or the last is
+// fresh, and returns the channel closed when the current round ends.
+func (v *meshView) fetchAll(members []meshMember, now time.Time) <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.done != nil {
+		return v.done
+	}
+	if now.Sub(v.round) < v.o.MaxAge && v.covers(members) {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	v.round = now
+	done := make(chan struct{})
+	v.done = done
+	keep := make(map[string]bool, len(members))
+	for _, m := range members {
+		keep[m.Base] = true
+	}
+	for base := range v.results {
+		if !keep[base] {
+			delete(v.results, base) // bounded by the current members
+		}
+	}
+	go func() {
+		var wg sync.WaitGroup
+		for _, m := range members {
+			wg.Go(func() {
+				res := v.fetch(m)
+				v.mu.Lock()
+				v.results[m.Base] = res
+				v.mu.Unlock()
+			})
+		}
+		wg.Wait()
+		v.mu.Lock()
+		v.done = nil
+		v.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// covers reports whether every member has a result; callers hold v.mu.
+func (v *meshView) covers(members []meshMember) bool {
+	for _, m := range members {
+		if _, ok := v.results[m.Base]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// fetch reads one member's /status JSON, without history, within Timeout.
+func (v *meshView) fetch(m meshMember) memberResult {
+	ctx, cancel := context.WithTimeout(context.Background(), v.o.Timeout)
+	defer cancel()
+	res := memberResult{at: time.Now()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.Base+"/status?history=0", nil)
+	if err != nil {
+		res.err = err.Error()
+		return res
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := v.client.Do(req)
+	if err != nil {
+		res.err = "unreachable"
+		if ctx.Err() != nil {
+			res.err = fmt.Sprintf("no answer in %s", v.o.Timeout)
+		}
+		return res
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		res.err = fmt.Sprintf("status %d", resp.StatusCode)
+		return res
+	}
+	var doc StatusDocument
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxMemberStatus)).Decode(&doc); err != nil {
+		res.err = "unreadable /status"
+		return res
+	}
+	res.checks = doc.Checks
+	return res
+}
+
+// meshMatrix is the prober × target view the page draws.
+type meshMatrix struct {
+	Members []meshMember
+	Rows    []meshRow
+	Took    string
+	Partial bool
+}
+
+type meshRow struct {
+	Member meshMemberView
+	Cells  []meshCell
+}
+
+type meshMemberView struct {
+	meshMember
+	Error string
+}
+
+type meshCell struct {
+	Prober, Target string
+	State          string // up, down, unknown, or none when the prober reports nothing of the target
+	Text           string
+	Link           string
+}
+
+// matrix fetches (or reuses) every member's status, waiting at most Wait,
+// and draws what it has.
+func (v *meshView) matrix(ctx context.Context, members []meshMember) meshMatrix {
+	members = members[:min(len(members), v.o.MaxMembers)]
+	start := time.Now()
+	done := v.fetchAll(members, start)
+	t := time.NewTimer(v.o.Wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	m := meshMatrix{Members: members, Took: fmtDuration(time.Since(start))}
+	v.mu.Lock()
+	results := make([]memberResult, len(members))
+	have := make([]bool, len(members))
+	for i, mb := range members {
+		results[i], have[i] = v.results[mb.Base]
+	}
+	v.mu.Unlock()
+	for i, p := range members {
+		row := meshRow{Member: meshMemberView{meshMember: p}}
+		switch {
+		case !have[i]:
+			row.Member.Error, m.Partial = "pending", true
+		case results[i].err != "":
+			row.Member.Error = results[i].err
+		}
+		for _, tg := range members {
+			row.Cells = append(row.Cells, meshCellOf(p, tg, results[i].checks))
+		}
+		m.Rows = append(m.Rows, row)
+	}
+	return m
+}
+
+// stateRank orders states worst first, for a cell several checks cover.
+var stateRank = map[State]int{StateDown: 0, StateUnknown: 1, StateUp: 2}
+
+// meshCellOf is what prober p's checks say of target t: the worst state
+// among its checks of that address.
+func meshCellOf(p, t meshMember, checks []CheckStatus) meshCell {
+	cell := meshCell{Prober: p.Name, Target: t.Name, State: "none", Link: p.Page,
+		Text: p.Name + " → " + t.Name + ": no data"}
+	found := false
+	var worst State
+	for _, cs := range checks {
+		for _, a := range cs.Addresses {
+			if a.Address != t.Addr {
+				continue
+			}
+			if !found || stateRank[a.State] < stateRank[worst] {
+				worst, found = a.State, true
+				cell.Link = p.Page + "#check-" + cs.Name
+				cell.Text = fmt.Sprintf("%s → %s: %s (check %s, last run %s)", p.Name, t.Name, a.State, cs.Name, fmtDuration(time.Duration(a.LastDuration)))
+				if !a.LastSuccess && a.LastError != "" {
+					cell.Text += ": " + a.LastError
+				}
+			}
+		}
+	}
+	if found {
+		cell.State = worst.String()
+	}
+	return cell
+}
