@@ -82,15 +82,15 @@ type memberResult struct {
 }
 
 // meshView fetches the members' /status concurrently and keeps the last
-// result of each, so a page waits at most Wait and never on a slow member.
+// result of each, so a page waits at most Wait and never on a slow member;
+// each member has its own fetch, so a slow one does not hold back the others' refresh.
 type meshView struct {
 	o      MeshOptions
 	client *http.Client
 
 	mu      sync.Mutex
-	results map[string]memberResult // by Base
-	round   time.Time               // when the last round of fetches started
-	done    chan struct{}           // closed when the round in flight ends; nil when none is
+	results map[string]memberResult  // by Base
+	pending map[string]chan struct{} // fetches in flight, closed when done
 }
 
 func newMeshView(o MeshOptions) *meshView {
@@ -106,61 +106,44 @@ func newMeshView(o MeshOptions) *meshView {
 	// Never follow a member's redirect elsewhere.
 	cc := *c
 	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &meshView{o: o, client: &cc, results: map[string]memberResult{}}
+	return &meshView{o: o, client: &cc, results: map[string]memberResult{}, pending: map[string]chan struct{}{}}
 }
 
-// fetchAll starts a round of fetches unless one is in flight or the last is
-// fresh, and returns the channel closed when the current round ends.
-func (v *meshView) fetchAll(members []meshMember, now time.Time) <-chan struct{} {
+// refresh starts a fetch of every member whose result is missing or older
+// than MaxAge and not already being fetched, forgets members no longer
+// listed, and returns the fetches in flight for members.
+func (v *meshView) refresh(members []meshMember, now time.Time) []chan struct{} {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.done != nil {
-		return v.done
-	}
-	if now.Sub(v.round) < v.o.MaxAge && v.covers(members) {
-		closed := make(chan struct{})
-		close(closed)
-		return closed
-	}
-	v.round = now
-	done := make(chan struct{})
-	v.done = done
 	keep := make(map[string]bool, len(members))
+	var waits []chan struct{}
 	for _, m := range members {
 		keep[m.Base] = true
+		if done, ok := v.pending[m.Base]; ok {
+			waits = append(waits, done)
+			continue
+		}
+		if r, ok := v.results[m.Base]; ok && now.Sub(r.at) < v.o.MaxAge {
+			continue
+		}
+		done := make(chan struct{})
+		v.pending[m.Base] = done
+		waits = append(waits, done)
+		go func() {
+			res := v.fetch(m)
+			v.mu.Lock()
+			v.results[m.Base] = res
+			delete(v.pending, m.Base)
+			v.mu.Unlock()
+			close(done)
+		}()
 	}
 	for base := range v.results {
 		if !keep[base] {
 			delete(v.results, base) // bounded by the current members
 		}
 	}
-	go func() {
-		var wg sync.WaitGroup
-		for _, m := range members {
-			wg.Go(func() {
-				res := v.fetch(m)
-				v.mu.Lock()
-				v.results[m.Base] = res
-				v.mu.Unlock()
-			})
-		}
-		wg.Wait()
-		v.mu.Lock()
-		v.done = nil
-		v.mu.Unlock()
-		close(done)
-	}()
-	return done
-}
-
-// covers reports whether every member has a result; callers hold v.mu.
-func (v *meshView) covers(members []meshMember) bool {
-	for _, m := range members {
-		if _, ok := v.results[m.Base]; !ok {
-			return false
-		}
-	}
-	return true
+	return waits
 }
 
 // fetch reads one member's /status JSON, without history, within Timeout.
@@ -226,13 +209,17 @@ type meshCell struct {
 func (v *meshView) matrix(ctx context.Context, members []meshMember) meshMatrix {
 	members = members[:min(len(members), v.o.MaxMembers)]
 	start := time.Now()
-	done := v.fetchAll(members, start)
 	t := time.NewTimer(v.o.Wait)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	case <-ctx.Done():
+wait:
+	for _, done := range v.refresh(members, start) {
+		select {
+		case <-done:
+		case <-t.C:
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	m := meshMatrix{Members: members, Took: fmtDuration(time.Since(start))}
 	v.mu.Lock()
