@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -40,38 +42,69 @@ type MeshOptions struct {
 
 // meshMember is one sidecar of the mesh, as this one finds it in its checks.
 type meshMember struct {
-	Name string         // host:port
-	Addr netip.AddrPort // what the checks' addresses are matched against
-	Base string         // scheme://host:port
-	Page string         // Base + /status
+	Name string // host:port, what the checks' targets are matched against
+	Base string // scheme://host:port
+	Page string // Base + /status
 }
 
-// meshMembers lists the members this sidecar sees: the resolved addresses
-// of its each_address checks over HTTP, whose port is the members' payload
-// port, where /status is served too.
-func meshMembers(all []CheckStatus) []meshMember {
-	seen := map[netip.AddrPort]meshMember{}
-	for _, cs := range all {
-		if len(cs.Addresses) == 0 {
-			continue
-		}
-		u, err := url.Parse(cs.Target)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-			continue
-		}
-		for _, a := range cs.Addresses {
-			if a.Address.IsValid() {
-				base := u.Scheme + "://" + a.Address.String()
-				seen[a.Address] = meshMember{Name: a.Address.String(), Addr: a.Address, Base: base, Page: base + "/status"}
+// memberSeries lists what a check says of the members it probes: each
+// resolved address of an each_address HTTP check, or the host:port of an
+// HTTP check of a heartbeat payload path (/heartbeat/…), which only another
+// sidecar serves. The port is the member's payload port, where /status is
+// served too.
+func memberSeries(cs *CheckStatus, each func(scheme, hostport string, s *SeriesStatus)) {
+	u, err := url.Parse(cs.Target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return
+	}
+	if len(cs.Addresses) > 0 {
+		for i := range cs.Addresses {
+			if a := &cs.Addresses[i]; a.Address.IsValid() {
+				each(u.Scheme, a.Address.String(), a)
 			}
 		}
+		return
+	}
+	if !strings.HasPrefix(u.Path, "/heartbeat/") || u.Hostname() == "" {
+		return
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	each(u.Scheme, net.JoinHostPort(u.Hostname(), port), &cs.SeriesStatus)
+}
+
+// meshMembers lists the members this sidecar's checks probe, in name order.
+func meshMembers(all []CheckStatus) []meshMember {
+	seen := map[string]meshMember{}
+	for i := range all {
+		memberSeries(&all[i], func(scheme, hostport string, _ *SeriesStatus) {
+			base := scheme + "://" + hostport
+			seen[hostport] = meshMember{Name: hostport, Base: base, Page: base + "/status"}
+		})
 	}
 	out := make([]meshMember, 0, len(seen))
 	for _, m := range seen {
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b meshMember) int { return a.Addr.Compare(b.Addr) })
+	slices.SortFunc(out, func(a, b meshMember) int { return compareHostPort(a.Name, b.Name) })
 	return out
+}
+
+// compareHostPort orders addresses numerically and names after them.
+func compareHostPort(a, b string) int {
+	pa, ea := netip.ParseAddrPort(a)
+	pb, eb := netip.ParseAddrPort(b)
+	switch {
+	case ea == nil && eb == nil:
+		return pa.Compare(pb)
+	case ea == nil:
+		return -1
+	case eb == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
 }
 
 // memberResult is the last fetch of one member.
@@ -249,26 +282,25 @@ wait:
 var stateRank = map[State]int{StateDown: 0, StateUnknown: 1, StateUp: 2}
 
 // meshCellOf is what prober p's checks say of target t: the worst state
-// among its checks of that address.
+// among its checks of that member.
 func meshCellOf(p, t meshMember, checks []CheckStatus) meshCell {
 	cell := meshCell{Prober: p.Name, Target: t.Name, State: "none", Link: p.Page,
 		Text: p.Name + " → " + t.Name + ": no data"}
 	found := false
 	var worst State
-	for _, cs := range checks {
-		for _, a := range cs.Addresses {
-			if a.Address != t.Addr {
-				continue
+	for i := range checks {
+		cs := &checks[i]
+		memberSeries(cs, func(_, hostport string, s *SeriesStatus) {
+			if hostport != t.Name || (found && stateRank[s.State] >= stateRank[worst]) {
+				return
 			}
-			if !found || stateRank[a.State] < stateRank[worst] {
-				worst, found = a.State, true
-				cell.Link = p.Page + "#check-" + cs.Name
-				cell.Text = fmt.Sprintf("%s → %s: %s (check %s, last run %s)", p.Name, t.Name, a.State, cs.Name, fmtDuration(time.Duration(a.LastDuration)))
-				if !a.LastSuccess && a.LastError != "" {
-					cell.Text += ": " + a.LastError
-				}
+			worst, found = s.State, true
+			cell.Link = p.Page + "#check-" + cs.Name
+			cell.Text = fmt.Sprintf("%s → %s: %s (check %s, last run %s)", p.Name, t.Name, s.State, cs.Name, fmtDuration(time.Duration(s.LastDuration)))
+			if !s.LastSuccess && s.LastError != "" {
+				cell.Text += ": " + s.LastError
 			}
-		}
+		})
 	}
 	if found {
 		cell.State = worst.String()
