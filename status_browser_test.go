@@ -371,7 +371,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	t.Run("filter", func(t *testing.T) {
 		// The filter is a plain GET form and query parameters: the page
 		// carries no script, and its Content-Security-Policy allows none.
-		dom := b.dom(t, page + "?state=down&type=tcp")
+		dom := b.dom(t, page+"?state=down&type=tcp")
 		if s := find(dom, func(n *html.Node) bool { return n.Data == "script" }); len(s) != 0 {
 			t.Errorf("the page has %d script elements", len(s))
 		}
@@ -409,7 +409,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	t.Run("mesh", func(t *testing.T) {
 		var cells []*html.Node
 		testkit.WaitFor(t, 30*time.Second, "every member pair up in the mesh matrix", func() (bool, string) {
-			dom := b.dom(t, sidecars[1].base + "/status")
+			dom := b.dom(t, sidecars[1].base+"/status")
 			cells = find(dom, func(n *html.Node) bool { return n.Data == "td" && hasClass(n, "cell") })
 			up := 0
 			for _, c := range cells {
