@@ -30,7 +30,7 @@ run: build
 	./$(BIN) serve --config deploy/run.yaml
 
 ## test: every test CI runs
-test: lint unit fuzz e2e deploy-test soak-ci
+test: lint unit fuzz e2e status-browser deploy-test soak-ci
 
 ## unit: go test, fuzz seed corpora included
 unit:
@@ -45,8 +45,16 @@ lint: $(STATICCHECK)
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	$(GO) vet -tags browser .
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags e2e ./e2e/...
+	$(STATICCHECK) -tags browser .
+
+.PHONY: status-browser
+## status-browser: /status in headless Chromium against three sidecars on 127.0.0.2-4; screenshots in bin/status-*.png
+status-browser:
+	@bash -c 'source scripts/lib.sh && need_apt chromium fonts-liberation'
+	$(GO) test -tags browser -count=1 -run '^TestStatusPageInChromium$$' -v .
 
 ## fuzz: each fuzzer for a bounded number of executions beyond its corpus
 fuzz:

@@ -35,27 +35,41 @@ func (r *Runner) Status() []CheckStatus { return r.status(statusQuery{history: r
 
 // status returns the checks q selects, in file order, each series with at most q.history runs.
 func (r *Runner) status(q statusQuery) []CheckStatus {
+	out, _ := r.statusOf(q)
+	return out
+}
+
+// statusOf is status with the check behind each entry.
+func (r *Runner) statusOf(q statusQuery) ([]CheckStatus, []*check) {
 	list := r.snapshot()
 	out := make([]CheckStatus, 0, len(list))
+	from := make([]*check, 0, len(list))
 	for _, c := range list {
 		if !q.selectsCheck(c) {
 			continue
 		}
-		cs := CheckStatus{Name: c.cfg.Name, Type: c.cfg.Type, Target: c.display, Interval: c.cfg.Interval.String(),
-			FailureThreshold: max(c.cfg.FailureThreshold, 1), SuccessThreshold: max(c.cfg.SuccessThreshold, 1)}
-		for i, s := range c.allSeries() {
-			if i == 0 {
-				cs.SeriesStatus = s.view(q.history)
-			} else {
-				cs.Addresses = append(cs.Addresses, s.view(q.history))
-			}
-		}
+		cs := c.status(q.history)
 		if q.state != "" && !cs.inState(q.state) {
 			continue
 		}
 		out = append(out, cs)
+		from = append(from, c)
 	}
-	return out
+	return out, from
+}
+
+// status returns the check's state with at most runs runs per series.
+func (c *check) status(runs int) CheckStatus {
+	cs := CheckStatus{Name: c.cfg.Name, Type: c.cfg.Type, Target: c.display, Interval: c.cfg.Interval.String(),
+		FailureThreshold: max(c.cfg.FailureThreshold, 1), SuccessThreshold: max(c.cfg.SuccessThreshold, 1)}
+	for i, s := range c.allSeries() {
+		if i == 0 {
+			cs.SeriesStatus = s.view(runs)
+		} else {
+			cs.Addresses = append(cs.Addresses, s.view(runs))
+		}
+	}
+	return cs
 }
 
 // view returns the series' state in UTC with its latest runs.

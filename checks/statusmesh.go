@@ -22,8 +22,11 @@ const (
 	DefaultMeshTimeout = 2 * time.Second
 	DefaultMeshWait    = time.Second
 	DefaultMeshMaxAge  = 5 * time.Second
-	// maxMemberStatus bounds one member's /status body; the fetch asks for no history.
-	maxMemberStatus = 8 << 20
+	// maxMemberStatus bounds one member's /status body; the fetch asks for
+	// its HTTP checks without history, about 1 KiB a check.
+	maxMemberStatus = 32 << 20
+	// maxMeshFetches bounds the fetches in flight, and so the bodies decoded at once.
+	maxMeshFetches = 8
 )
 
 // MeshOptions bounds the page's fetches of the members' /status; zero fields take the defaults.
@@ -109,9 +112,9 @@ func compareHostPort(a, b string) int {
 
 // memberResult is the last fetch of one member.
 type memberResult struct {
-	checks []CheckStatus
-	err    string
-	at     time.Time
+	cells map[string]meshCell // by target member name; only the members drawn are kept
+	err   string
+	at    time.Time
 }
 
 // meshView fetches the members' /status concurrently and keeps the last
@@ -124,6 +127,7 @@ type meshView struct {
 	mu      sync.Mutex
 	results map[string]memberResult  // by Base
 	pending map[string]chan struct{} // fetches in flight, closed when done
+	slots   chan struct{}            // bounds the fetches decoding at once
 }
 
 func newMeshView(o MeshOptions) *meshView {
@@ -139,7 +143,8 @@ func newMeshView(o MeshOptions) *meshView {
 	// Never follow a member's redirect elsewhere.
 	cc := *c
 	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &meshView{o: o, client: &cc, results: map[string]memberResult{}, pending: map[string]chan struct{}{}}
+	return &meshView{o: o, client: &cc, results: map[string]memberResult{}, pending: map[string]chan struct{}{},
+		slots: make(chan struct{}, maxMeshFetches)}
 }
 
 // refresh starts a fetch of every member whose result is missing or older
@@ -163,7 +168,9 @@ func (v *meshView) refresh(members []meshMember, now time.Time) []chan struct{} 
 		v.pending[m.Base] = done
 		waits = append(waits, done)
 		go func() {
-			res := v.fetch(m)
+			v.slots <- struct{}{}
+			res := v.fetch(m, members)
+			<-v.slots
 			v.mu.Lock()
 			v.results[m.Base] = res
 			delete(v.pending, m.Base)
@@ -180,11 +187,11 @@ func (v *meshView) refresh(members []meshMember, now time.Time) []chan struct{} 
 }
 
 // fetch reads one member's /status JSON, without history, within Timeout.
-func (v *meshView) fetch(m meshMember) memberResult {
+func (v *meshView) fetch(m meshMember, names []meshMember) memberResult {
 	ctx, cancel := context.WithTimeout(context.Background(), v.o.Timeout)
 	defer cancel()
 	res := memberResult{at: time.Now()}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.Base+"/status?history=0", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.Base+"/status?history=0&type=http", nil)
 	if err != nil {
 		res.err = err.Error()
 		return res
@@ -208,7 +215,12 @@ func (v *meshView) fetch(m meshMember) memberResult {
 		res.err = "unreadable /status"
 		return res
 	}
-	res.checks = doc.Checks
+	res.cells = make(map[string]meshCell, len(names))
+	for _, t := range names {
+		if c, ok := meshCellOf(m, t, doc.Checks); ok {
+			res.cells[t.Name] = c
+		}
+	}
 	return res
 }
 
@@ -271,7 +283,11 @@ wait:
 			row.Member.Error = results[i].err
 		}
 		for _, tg := range members {
-			row.Cells = append(row.Cells, meshCellOf(p, tg, results[i].checks))
+			c, ok := results[i].cells[tg.Name]
+			if !ok {
+				c = meshCell{Prober: p.Name, Target: tg.Name, State: "none", Link: p.Page, Text: p.Name + " → " + tg.Name + ": no data"}
+			}
+			row.Cells = append(row.Cells, c)
 		}
 		m.Rows = append(m.Rows, row)
 	}
@@ -282,10 +298,9 @@ wait:
 var stateRank = map[State]int{StateDown: 0, StateUnknown: 1, StateUp: 2}
 
 // meshCellOf is what prober p's checks say of target t: the worst state
-// among its checks of that member.
-func meshCellOf(p, t meshMember, checks []CheckStatus) meshCell {
-	cell := meshCell{Prober: p.Name, Target: t.Name, State: "none", Link: p.Page,
-		Text: p.Name + " → " + t.Name + ": no data"}
+// among its checks of that member; false when none probes it.
+func meshCellOf(p, t meshMember, checks []CheckStatus) (meshCell, bool) {
+	cell := meshCell{Prober: p.Name, Target: t.Name, Link: p.Page}
 	found := false
 	var worst State
 	for i := range checks {
@@ -302,8 +317,6 @@ func meshCellOf(p, t meshMember, checks []CheckStatus) meshCell {
 			}
 		})
 	}
-	if found {
-		cell.State = worst.String()
-	}
-	return cell
+	cell.State = worst.String()
+	return cell, found
 }

@@ -124,16 +124,20 @@ type pageRow struct {
 
 func (p *page) serve(w http.ResponseWriter, req *http.Request, q statusQuery) {
 	now := p.clock().UTC()
-	all := p.r.status(statusQuery{history: q.history})
+	// Every check is read without history (for the counts, the order and
+	// the mesh); only the checks drawn are read again with it.
+	all, from := p.r.statusOf(statusQuery{})
 	v := pageView{Now: now, Refresh: int(max(p.o.Refresh.Round(time.Second), time.Second) / time.Second),
 		Query:  pageQuery{Name: q.name, Type: q.typ, State: q.state, History: q.history},
 		States: []string{"down", "up", "unknown"}, Total: len(all), Filtered: q.name != "" || q.typ != "" || q.state != ""}
 	types := map[string]bool{}
 	var shown []CheckStatus
-	for _, cs := range all {
+	var shownFrom []*check
+	for i, cs := range all {
 		types[cs.Type] = true
 		if q.selects(cs) {
 			shown = append(shown, cs)
+			shownFrom = append(shownFrom, from[i])
 		}
 	}
 	for t := range types {
@@ -154,7 +158,7 @@ func (p *page) serve(w http.ResponseWriter, req *http.Request, q statusQuery) {
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ranks[a], ranks[b]) })
 	for _, i := range order[:min(len(order), q.limit)] {
-		v.Checks = append(v.Checks, p.check(shown[i], ranks[i], now))
+		v.Checks = append(v.Checks, p.check(shownFrom[i].status(q.history), ranks[i], now))
 	}
 	v.Shown, v.Matched = len(v.Checks), len(shown)
 	v.Truncated = v.Shown < v.Matched
