@@ -365,7 +365,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		if idx("refused") > idx("payload") || idx("flapping") > idx("payload") {
 			t.Errorf("failing checks are not first: refused %d, flapping %d, payload %d", idx("refused"), idx("flapping"), idx("payload"))
 		}
-		b.screenshot(t, page, "status-page", 900)
+		b.screenshot(t, page, "status-page", 1100)
 	})
 
 	t.Run("filter", func(t *testing.T) {

@@ -260,6 +260,8 @@ func stateText(s SeriesStatus, cs CheckStatus) string {
 		return st + ", no runs yet"
 	case s.State == StateDown && s.ConsecutiveSuccesses > 0:
 		return fmt.Sprintf("%s, %d of %d successes to recover", st, s.ConsecutiveSuccesses, cs.SuccessThreshold)
+	case s.ConsecutiveFailures > cs.FailureThreshold:
+		return fmt.Sprintf("%s, %d failures in a row (threshold %d)", st, s.ConsecutiveFailures, cs.FailureThreshold)
 	case s.ConsecutiveFailures > 0:
 		return fmt.Sprintf("%s, %d of %d failures", st, s.ConsecutiveFailures, cs.FailureThreshold)
 	}

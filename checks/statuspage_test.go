@@ -309,3 +309,47 @@ func TestMeshMatrix(t *testing.T) {
 		t.Errorf("no cell links to %s", want)
 	}
 }
+
+// TestHistoryRedactsReasons: a prober whose reason quotes the target with
+// its password (probers should not, the runner redacts anyway) leaves no
+// password in the history, on the page or in JSON.
+func TestHistoryRedactsReasons(t *testing.T) {
+	h := newHarness(t, nil, func(_ context.Context, tg probe.Target) probe.Result {
+		return probe.Result{ErrorType: probe.ErrOther, Reason: "GET " + tg.Check.Target + ": failed"}
+	})
+	c := schedCheck("leaky", 10*time.Millisecond)
+	c.Type, c.Target = config.TypeHTTP, "http://probe:hunter2@127.0.0.1:9/heartbeat/1"
+	h.apply(c)
+	h.start()
+	testkit.Eventually(t, 10*time.Second, "three runs", func() bool { return len(h.status("leaky").History) >= 3 })
+	sh := h.r.StatusHandler()
+	_, js := get(t, sh, "/status", "")
+	_, page := get(t, sh, "/status", "text/html")
+	for _, body := range []string{js, page} {
+		if strings.Contains(body, "hunter2") {
+			t.Errorf("the password reached /status:\n%s", body)
+		}
+	}
+	if !strings.Contains(js, `"reason": "GET http://probe:xxxxx@127.0.0.1:9/heartbeat/1: failed"`) {
+		t.Errorf("history lacks the redacted reason:\n%s", js)
+	}
+}
+
+func TestStateText(t *testing.T) {
+	cs := CheckStatus{FailureThreshold: 3, SuccessThreshold: 2}
+	for _, tc := range []struct {
+		s    SeriesStatus
+		want string
+	}{
+		{SeriesStatus{}, "unknown, no runs yet"},
+		{SeriesStatus{State: StateDown, Runs: 3, ConsecutiveFailures: 3}, "down, 3 of 3 failures"},
+		{SeriesStatus{State: StateDown, Runs: 9, ConsecutiveFailures: 7}, "down, 7 failures in a row (threshold 3)"},
+		{SeriesStatus{State: StateDown, Runs: 9, ConsecutiveSuccesses: 1}, "down, 1 of 2 successes to recover"},
+		{SeriesStatus{State: StateUp, Runs: 9, ConsecutiveFailures: 1}, "up, 1 of 3 failures"},
+		{SeriesStatus{State: StateUp, Runs: 9}, "up"},
+	} {
+		if got := stateText(tc.s, cs); got != tc.want {
+			t.Errorf("stateText(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}
