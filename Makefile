@@ -68,6 +68,11 @@ bench: build
 	bash scripts/bench.sh
 	bash scripts/bench-scheduler.sh
 
+.PHONY: bench-status
+## bench-status: the /status history's memory and the page's render time at 10,000 checks
+bench-status:
+	$(GO) test -run '^$$' -bench '^BenchmarkStatus(HistoryMemory|Page)$$' -benchtime 5x -count 3 ./checks
+
 ## bench-scheduler: 1,000 and 10,000 HTTP checks beside blackbox_exporter
 bench-scheduler: build
 	bash scripts/bench-scheduler.sh

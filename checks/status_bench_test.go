@@ -23,6 +23,14 @@ const benchChecks = 10_000
 // with traces do not share details), and five phases on the last run.
 func fullRunner(b *testing.B, n int) *Runner {
 	b.Helper()
+	r := benchRunner(b, n)
+	fill(r)
+	return r
+}
+
+// benchRunner is a Runner with n HTTP checks that have not run.
+func benchRunner(b *testing.B, n int) *Runner {
+	b.Helper()
 	r, err := New(Settings{Syslog: SyslogConfig{Addr: "none"}})
 	if err != nil {
 		b.Fatal(err)
@@ -32,7 +40,7 @@ func fullRunner(b *testing.B, n int) *Runner {
 	cfgs := make([]config.Check, n)
 	for i := range cfgs {
 		c := config.Check{Name: fmt.Sprintf("check-%05d", i), Type: config.TypeHTTP,
-			Target: fmt.Sprintf("http://10.%d.%d.%d:8080/ready", i>>16&255, i>>8&255, i&255),
+			Target:   fmt.Sprintf("http://10.%d.%d.%d:8080/ready", i>>16&255, i>>8&255, i&255),
 			Interval: 30 * time.Second, Timeout: 5 * time.Second, FailureThreshold: 3, SuccessThreshold: 1}
 		c.ApplyDefaults()
 		cfgs[i] = c
@@ -40,7 +48,6 @@ func fullRunner(b *testing.B, n int) *Runner {
 	if err := r.Apply(&config.File{Checks: cfgs}); err != nil {
 		b.Fatal(err)
 	}
-	fill(r)
 	return r
 }
 
@@ -88,23 +95,7 @@ func heapInUse() uint64 {
 func BenchmarkStatusHistoryMemory(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
-		r := fullRunner(b, 0) // warm the allocator and the instruments
-		_ = r
-		r, err := New(Settings{Syslog: SyslogConfig{Addr: "none"}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfgs := make([]config.Check, benchChecks)
-		for i := range cfgs {
-			c := config.Check{Name: fmt.Sprintf("check-%05d", i), Type: config.TypeHTTP,
-				Target:   fmt.Sprintf("http://10.0.%d.%d:8080/ready", i>>8&255, i&255),
-				Interval: 30 * time.Second, Timeout: 5 * time.Second, FailureThreshold: 3, SuccessThreshold: 1}
-			c.ApplyDefaults()
-			cfgs[i] = c
-		}
-		if err := r.Apply(&config.File{Checks: cfgs}); err != nil {
-			b.Fatal(err)
-		}
+		r := benchRunner(b, benchChecks)
 		before := heapInUse()
 		b.StartTimer()
 		fill(r)
