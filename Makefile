@@ -67,6 +67,7 @@ fuzz:
 bench: build
 	bash scripts/bench.sh
 	bash scripts/bench-scheduler.sh
+	$(MAKE) --no-print-directory bench-status
 
 .PHONY: bench-status
 ## bench-status: the /status history's memory and the page's render time at 10,000 checks
