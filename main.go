@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,8 +48,13 @@ func main() {
 // run dispatches the subcommand; serve is the default.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	switch {
+	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
 		cmd, args = args[0], args[1:]
+	case len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help"}, args[0]):
+		// Help asked before any command shows the commands; serve's flags
+		// are one "heartbeat serve -h" away.
+		cmd = "help"
 	}
 	switch cmd {
 	case "serve":
@@ -504,7 +510,11 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	if file == nil {
 		return code
 	}
-	fmt.Fprintf(stdout, "%s: OK, %d checks\n", file.Path, len(file.Checks))
+	noun := "checks"
+	if len(file.Checks) == 1 {
+		noun = "check"
+	}
+	fmt.Fprintf(stdout, "%s: OK, %d %s\n", file.Path, len(file.Checks), noun)
 	return exitOK
 }
 

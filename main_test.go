@@ -174,7 +174,6 @@ func TestCommandLine(t *testing.T) {
 	}{
 		{"version", []string{"version"}, nil, 0, version + "\n", ""},
 		{"serve -h", []string{"serve", "-h"}, nil, 0, "", "-max-size"},
-		{"default -h", []string{"-h"}, nil, 0, "", "HEARTBEAT_LISTEN"},
 		{"unknown command", []string{"frobnicate"}, nil, 2, "", `unknown command "frobnicate"`},
 		{"bad flag", []string{"serve", "--max-size", "lots"}, nil, 2, "", "invalid value"},
 		{"bad env", []string{"serve"}, map[string]string{"HEARTBEAT_MAX_SIZE": "lots"}, 2, "", `HEARTBEAT_MAX_SIZE="lots"`},

@@ -15,6 +15,9 @@ const scopeName = "github.com/heartbeat-sidecar/heartbeat/checks"
 // telemetry package's views may replace them.
 var (
 	durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+	// Round trips in a lab or a cluster take microseconds; across the
+	// internet, tens to hundreds of milliseconds.
+	rttBuckets      = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
 	latenessBuckets = []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}
 )
 
@@ -29,6 +32,9 @@ type instruments struct {
 	lateness      metric.Float64Histogram
 	alertsDropped metric.Int64Counter
 	reloadFails   metric.Int64Counter
+	icmpRTT       metric.Float64Histogram
+	icmpSent      metric.Int64Counter
+	icmpReceived  metric.Int64Counter
 
 	// Gauges are observable so that series of removed checks and of
 	// addresses that left DNS disappear instead of repeating a stale value.
@@ -36,6 +42,9 @@ type instruments struct {
 	up         metric.Int64ObservableGauge
 	certExpiry metric.Int64ObservableGauge
 	statusCode metric.Int64ObservableGauge
+	pathMTU    metric.Int64ObservableGauge
+
+	throughput throughputInstruments
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
@@ -64,6 +73,9 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.networkDur = hist("probe.network.duration", "Probe duration minus the server time reported in Server-Timing.", durationBuckets)
 	in.httpClientDur = hist("http.client.request.duration", "Duration of HTTP client requests.", durationBuckets)
 	in.lateness = hist("heartbeat.scheduler.lateness", "Time between a run's scheduled and actual start.", latenessBuckets)
+	in.icmpRTT = hist("probe.icmp.rtt", "Round-trip time of each ICMP echo reply.", rttBuckets)
+	in.icmpSent = counter("probe.icmp.packets.sent", "{packet}", "ICMP echo requests sent; loss is 1 - received/sent over any window.")
+	in.icmpReceived = counter("probe.icmp.packets.received", "{packet}", "Distinct ICMP echo replies received in time.")
 	in.runs = counter("probe.runs", "{run}", "Probe runs by outcome (success, failure, skipped).")
 	in.alertsDropped = counter("heartbeat.alerts.dropped", "{alert}", "Syslog alerts dropped because the syslog queue was full.")
 	in.reloadFails = counter("heartbeat.config.reload.failures", "{reload}", "Checks file reloads rejected; the previous checks keep running.")
@@ -72,6 +84,10 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.up = gauge("heartbeat.check.up", "", "Check state after thresholds: 1 up, 0 down; absent while unknown.")
 	in.certExpiry = gauge("probe.tls.cert.expiry", "s", "Expiry of the leaf certificate, as a Unix time.")
 	in.statusCode = gauge("probe.http.status_code", "", "HTTP status code of the last run.")
+	in.pathMTU = gauge("probe.path_mtu", "By", "Largest IP packet that crossed the path in the last mtu run.")
+	var err error
+	in.throughput, err = newThroughputInstruments(m)
+	errs = append(errs, err)
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("checks: creating instruments: %w", err)
@@ -90,7 +106,7 @@ func (r *Runner) registerGauges(m metric.Meter) (metric.Registration, error) {
 			}
 		}
 		return nil
-	}, in.success, in.up, in.certExpiry, in.statusCode)
+	}, in.success, in.up, in.certExpiry, in.statusCode, in.pathMTU)
 }
 
 // observe reports the series' gauges from the last run.
@@ -111,6 +127,9 @@ func (s *series) observe(o metric.Observer, in *instruments) {
 	}
 	if !st.CertExpiry.IsZero() {
 		o.ObserveInt64(in.certExpiry, st.CertExpiry.Unix(), s.baseOpt)
+	}
+	if st.PathMTU != 0 {
+		o.ObserveInt64(in.pathMTU, int64(st.PathMTU), s.baseOpt)
 	}
 }
 

@@ -35,8 +35,8 @@ func TestRunOnce(t *testing.T) {
 				"Urls": [%q], "TcpEndpoints": [%q], "TimeoutSeconds": 2}`, url, open),
 			wantPass: true,
 			want: []string{
-				`^` + regexp.QuoteMeta(url+": 200 OK") + ` \([0-9.]+[µm]?s\)$`,
-				`^` + regexp.QuoteMeta("Connection to "+open+" successful.") + ` \([0-9.]+[µm]?s\)$`,
+				`^` + regexp.QuoteMeta(url+": 200 OK over HTTP/1.1") + ` \([0-9.]+[µm]?s\)$`,
+				`^` + regexp.QuoteMeta(open+": Connection to "+open+" successful.") + ` \([0-9.]+[µm]?s\)$`,
 			},
 		},
 		{
@@ -44,7 +44,7 @@ func TestRunOnce(t *testing.T) {
 			file:     fmt.Sprintf(`{"HeartbeatIntervalSeconds": 30, "Urls": [], "TcpEndpoints": [%q, %q], "TimeoutSeconds": 2}`, open, refused),
 			wantPass: false,
 			want: []string{
-				`^Connection to .* successful\. `,
+				`^` + regexp.QuoteMeta(open+": Connection to "+open+" successful. "),
 				`^` + regexp.QuoteMeta(refused) + `: FAILED: .*connection refused.* \([0-9.]+[µm]?s\)$`,
 			},
 		},
@@ -56,7 +56,7 @@ func TestRunOnce(t *testing.T) {
 `, strings.Replace(url, "http://", "http://u:hunter2@", 1), refused),
 			wantPass: false,
 			want: []string{
-				`^peers ` + regexp.QuoteMeta(strings.Replace(url, "http://", "http://u:xxxxx@", 1)+": 200 OK") + ` \(`,
+				`^peers ` + regexp.QuoteMeta(strings.Replace(url, "http://", "http://u:xxxxx@", 1)+": 200 OK over HTTP/1.1") + ` \(`,
 				`^ssh ` + regexp.QuoteMeta(refused) + `: FAILED: .*connection refused`,
 			},
 		},
@@ -112,7 +112,7 @@ func TestRunOnceEachAddress(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 ||
-		!strings.HasPrefix(lines[0], "peers Connection to 127.0.0.1:"+port+" successful.") ||
+		!strings.HasPrefix(lines[0], "peers peers.heartbeat.test:"+port+" [127.0.0.1:"+port+"]: Connection to 127.0.0.1:"+port+" successful. (") ||
 		!strings.HasPrefix(lines[1], "peers peers.heartbeat.test:"+port+" [127.0.0.2:"+port+"]: FAILED: ") {
 		t.Errorf("each_address lines:\n%s", out.String())
 	}

@@ -83,9 +83,10 @@ type Runner struct {
 	quiet  bool           // RunOnce: no alerts, only results
 	keep   int            // runs of history per series
 
-	sem      chan struct{}
-	inflight sync.WaitGroup
-	started  atomic.Bool
+	sem       chan struct{}
+	exclusive chan struct{} // one slot for the checks whose runs must not overlap
+	inflight  sync.WaitGroup
+	started   atomic.Bool
 
 	// Replaceable in tests: the prober lookup and the resolver.
 	probers  func(checkType string) (probe.ProbeFunc, bool)
@@ -137,18 +138,19 @@ func New(s Settings) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{
-		log:      s.Logger,
-		tracer:   s.TracerProvider.Tracer(scopeName, trace.WithSchemaURL(semconv.SchemaURL)),
-		events:   s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
-		prop:     s.Propagator,
-		inst:     inst,
-		keep:     s.StatusHistory,
-		sem:      make(chan struct{}, s.MaxConcurrent),
-		probers:  probe.Lookup,
-		resolver: net.DefaultResolver,
-		checks:   map[string]*check{},
-		rnd:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		wake:     make(chan struct{}, 1),
+		log:       s.Logger,
+		tracer:    s.TracerProvider.Tracer(scopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		events:    s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
+		prop:      s.Propagator,
+		inst:      inst,
+		keep:      s.StatusHistory,
+		sem:       make(chan struct{}, s.MaxConcurrent),
+		exclusive: make(chan struct{}, 1),
+		probers:   probe.Lookup,
+		resolver:  net.DefaultResolver,
+		checks:    map[string]*check{},
+		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		wake:      make(chan struct{}, 1),
 	}
 	r.list.Store(&[]*check{})
 	if r.alerts, err = syslog.New(s.Syslog, s.Logger, func(ctx context.Context) {
@@ -173,6 +175,9 @@ func (r *Runner) Apply(f *config.File) error {
 	if f != nil {
 		cfgs = f.Checks
 	}
+	// Before the lock and before any run: one-time loads such as the system
+	// roots must not count in a first run's duration.
+	probe.Preload(cfgs)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := make(map[string]*check, len(cfgs))
@@ -264,19 +269,18 @@ func (r *Runner) Run(ctx context.Context) error {
 // snapshot returns the current checks in file order.
 func (r *Runner) snapshot() []*check { return *r.list.Load() }
 
-func (r *Runner) acquire(ctx context.Context) bool {
-	select {
-	case r.sem <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+func (r *Runner) acquire(ctx context.Context) bool { return take(ctx, r.sem) }
 
 func (r *Runner) release() { <-r.sem }
 
 // execute performs one run of c, which came due at due.
 func (r *Runner) execute(ctx context.Context, c *check, due time.Time) {
+	if c.cfg.Exclusive() && !c.cfg.EachAddress {
+		if !r.acquireExclusive(ctx) {
+			return
+		}
+		defer r.releaseExclusive()
+	}
 	if !r.acquire(ctx) {
 		return
 	}
@@ -326,8 +330,11 @@ func (r *Runner) endSpan(ctx context.Context, span trace.Span, res probe.Result,
 	if span.IsRecording() {
 		attrs := make([]attribute.KeyValue, 0, 6)
 		if res.Peer.IsValid() {
-			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(res.Peer.Addr().String()),
-				semconv.NetworkPeerPortKey.Int(int(res.Peer.Port())))
+			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(res.Peer.Addr().String()))
+			// ICMP has no ports.
+			if res.Peer.Port() != 0 {
+				attrs = append(attrs, semconv.NetworkPeerPortKey.Int(int(res.Peer.Port())))
+			}
 		}
 		if res.StatusCode != 0 {
 			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(res.StatusCode))
@@ -338,10 +345,12 @@ func (r *Runner) endSpan(ctx context.Context, span trace.Span, res probe.Result,
 		if res.HasServerTiming {
 			attrs = append(attrs, attribute.Float64("heartbeat.server_timing", res.ServerTiming.Seconds()))
 		}
+		attrs = append(attrs, transferAttrs(res)...)
 		if !res.Success {
 			attrs = append(attrs, semconv.ErrorTypeKey.String(res.ErrorType))
 			span.SetStatus(codes.Error, res.Reason)
 		}
+		attrs = append(attrs, networkAttrs(res)...)
 		span.SetAttributes(attrs...)
 		r.phaseSpans(ctx, res.Phases)
 	}
@@ -381,6 +390,16 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	s.st.LastSuccess = res.Success
 	s.st.StatusCode = res.StatusCode
 	s.st.CertExpiry = res.CertExpiry
+	s.st.ProtocolVersion = res.ProtocolVersion
+	s.st.PathMTU, s.st.Loss = 0, nil
+	if res.PathMTU != nil {
+		s.st.PathMTU = res.PathMTU.MTU
+	}
+	if res.Echo != nil && res.Echo.Sent > 0 {
+		loss := res.Echo.Loss()
+		s.st.Loss = &loss
+	}
+	s.st.setThroughput(res)
 	if res.Success {
 		s.st.LastResult = c.redact(res.Message)
 	} else {
@@ -394,12 +413,20 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	s.mu.Unlock()
 
 	in.runs.Add(ctx, 1, runsOpt)
+	in.recordTransfers(ctx, s, res)
 	in.duration.Record(ctx, secs, durOpt)
 	for _, p := range res.Phases {
 		in.phaseDuration.Record(ctx, p.End.Sub(p.Start).Seconds(), r.shared.phaseOpt(c.cfg.Type, p.Name))
 	}
 	if res.HasServerTiming {
 		in.networkDur.Record(ctx, max(0, (res.Duration-res.ServerTiming).Seconds()), s.baseOpt)
+	}
+	if e := res.Echo; e != nil {
+		in.icmpSent.Add(ctx, int64(e.Sent), s.baseOpt)
+		in.icmpReceived.Add(ctx, int64(e.Received), s.baseOpt)
+		for _, rtt := range e.RTTs {
+			in.icmpRTT.Record(ctx, rtt.Seconds(), s.baseOpt)
+		}
 	}
 	// Checks with a URL send HTTP requests; the resolution run of an
 	// each_address check does not.
@@ -423,25 +450,23 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 	}
 }
 
-// runLine is the GoHeartbeat-style line for one run: "http://host/path:
-// 200 OK", or "<target>: FAILED: <reason>".
+// runLine is the line for one run, "TARGET: RESULT" with every type:
+// "http://host/path: 200 OK", "db:5432 [10.0.0.7:5432]: Connection to
+// 10.0.0.7:5432 successful.", "<target>: FAILED: <reason>". A message that
+// already starts with the target (http, dns) does not repeat it.
 func runLine(s *series, st SeriesStatus) string {
 	target := s.chk.display
-	addr := ""
 	if s.address.IsValid() {
-		addr = s.address.String()
-		target += " [" + addr + "]"
+		target += " [" + s.address.String() + "]"
 	}
 	if !st.LastSuccess {
 		return target + ": FAILED: " + st.LastError
 	}
-	if st.LastResult == "" {
-		return target + ": OK"
+	msg := strings.TrimPrefix(st.LastResult, s.chk.display+": ")
+	if msg == "" {
+		msg = "OK"
 	}
-	if addr != "" && !strings.Contains(st.LastResult, addr) {
-		return "[" + addr + "] " + st.LastResult
-	}
-	return st.LastResult
+	return target + ": " + msg
 }
 
 // spanAttrs are the attributes every run span of c starts with; probers add
@@ -492,6 +517,12 @@ func (r *Runner) runEachAddress(ctx context.Context, c *check) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if c.cfg.Exclusive() {
+				if !r.acquireExclusive(ctx) {
+					return
+				}
+				defer r.releaseExclusive()
+			}
 			if !r.acquire(ctx) {
 				return
 			}
@@ -530,7 +561,7 @@ func (r *Runner) resolve(ctx context.Context, c *check) ([]netip.AddrPort, error
 		ips[i] = ips[i].Unmap()
 	}
 	slices.SortFunc(ips, netip.Addr.Compare)
-	ips = slices.Compact(ips)
+	ips = c.cfg.Dial.Select(slices.Compact(ips))
 	if len(ips) == 0 {
 		return nil, fmt.Errorf("lookup %s: no addresses", host)
 	}

@@ -82,6 +82,14 @@ type SeriesStatus struct {
 	LastErrorAt          time.Time      `json:"last_error_at,omitzero"`
 	StatusCode           int            `json:"status_code,omitempty"`
 	CertExpiry           time.Time      `json:"cert_expiry,omitzero"`
+	ProtocolVersion      string         `json:"protocol_version,omitempty"` // HTTP version of the last response: "1.1", "2"
+	// PathMTU is the path MTU in bytes an mtu check's last run measured.
+	PathMTU int `json:"path_mtu,omitempty"`
+	// Loss is the fraction of echoes an icmp check's last run lost.
+	Loss *float64 `json:"loss,omitempty"`
+	// The last throughput run's rates, download and upload.
+	ReceiveBitsPerSecond  float64 `json:"receive_bits_per_second,omitempty"`
+	TransmitBitsPerSecond float64 `json:"transmit_bits_per_second,omitempty"`
 	// Uptime is the share of the retained runs that passed (skipped runs left out); absent before the first run.
 	Uptime *float64 `json:"uptime,omitempty"`
 	// LastPhases is the last run's phase breakdown, in order.

@@ -136,6 +136,7 @@ func TestPipeline(t *testing.T) {
 	run("0-synthetic-otlp", synthetic)
 	run("1-syslog-alert", syslogAlert)
 	run("2-prometheus", prometheus)
+	run("9-grafana-dashboard", grafanaDashboard)
 	run("3-jaeger-trace", jaegerTrace)
 	run("5-fluentbit-otlp", fluentBitOTLP)
 	run("6-fluentbit-tail", fluentBitTail)

@@ -25,6 +25,7 @@ type routeID uint8
 
 const (
 	routeHeartbeat routeID = iota
+	routeWire
 	routeVersion
 	routeHealthz
 	routeReadyz
@@ -33,7 +34,7 @@ const (
 	numRoutes
 )
 
-var routeNames = [numRoutes]string{RouteHeartbeat, "/version", "/healthz", "/readyz", "", ""}
+var routeNames = [numRoutes]string{RouteHeartbeat, RouteWire, "/version", "/healthz", "/readyz", "", ""}
 
 var methods = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, "_OTHER"}
 
@@ -139,6 +140,8 @@ func statusIndex(code int) int {
 // routeOf classifies the path the way ServeHTTP routes it.
 func (s *Server) routeOf(path string) routeID {
 	switch {
+	case strings.HasPrefix(path, wirePrefix):
+		return routeWire
 	case strings.HasPrefix(path, prefix):
 		return routeHeartbeat
 	case path == "/version":

@@ -154,6 +154,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch route {
 	case routeHeartbeat:
 		rec = s.serveHeartbeat(w, r, path[len(prefix):], start)
+	case routeWire:
+		rec = s.serveWire(w, r, path[len(wirePrefix):], start)
 	case routeVersion:
 		rec = s.serveText(w, r, http.StatusOK, s.cfg.Version, start)
 	case routeHealthz:
@@ -184,21 +186,9 @@ type record struct {
 
 // serveHeartbeat answers /heartbeat/{n}.
 func (s *Server) serveHeartbeat(w http.ResponseWriter, r *http.Request, arg string, start time.Time) record {
-	var rec record
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodPost, http.MethodPut:
-		n, status, msg := s.discardBody(w, r)
-		rec.requestBytes = n
-		if status != 0 {
-			out := s.serveText(w, r, status, msg, start)
-			out.requestBytes = n
-			return out
-		}
-	default:
-		w.Header()["Allow"] = s.allowHdr
-		out := s.serveText(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed", start)
-		return out
+	rec, recv, done := s.takeBody(w, r, start)
+	if done {
+		return rec
 	}
 	n, err := ParseSize(arg, s.cfg.MinSize, s.cfg.MaxSize)
 	if err != nil {
@@ -210,7 +200,7 @@ func (s *Server) serveHeartbeat(w http.ResponseWriter, r *http.Request, arg stri
 	h["Content-Type"] = s.textHdr
 	h["X-Content-Type-Options"] = s.nosniff
 	h["Content-Length"] = s.cl.get(n)
-	h["Server-Timing"] = s.timing.get(time.Since(start))
+	h["Server-Timing"] = s.serverTiming(time.Since(start), recv)
 	w.WriteHeader(http.StatusOK)
 	rec.status = http.StatusOK
 	if r.Method == http.MethodHead {
@@ -248,14 +238,16 @@ func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, n int64) int6
 	return total
 }
 
-// discardBody reads and drops the request body; status is non-zero, and msg
-// says why, when the body is too large, too slow or cut short.
-func (s *Server) discardBody(w http.ResponseWriter, r *http.Request) (n int64, status int, msg string) {
+// discardBody reads and drops the request body and times its arrival;
+// status is non-zero, and msg says why, when the body is too large, too
+// slow or cut short.
+func (s *Server) discardBody(w http.ResponseWriter, r *http.Request) (n int64, recv time.Duration, status int, msg string) {
 	tooLargeMsg := "request body larger than max-upload " + strconv.FormatInt(s.cfg.MaxUpload, 10) + " bytes"
 	if r.ContentLength > s.cfg.MaxUpload {
-		return 0, http.StatusRequestEntityTooLarge, tooLargeMsg
+		return 0, 0, http.StatusRequestEntityTooLarge, tooLargeMsg
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
+	timer := &recvTimer{ReadCloser: r.Body}
+	body := http.MaxBytesReader(w, timer, s.cfg.MaxUpload)
 	// A client that stops sending must not hold the handler forever: as for
 	// responses, each chunk must arrive within WriteTimeout.
 	rc := http.NewResponseController(w)
@@ -271,13 +263,13 @@ func (s *Server) discardBody(w http.ResponseWriter, r *http.Request) (n int64, s
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
-			return n, 0, ""
+			return n, timer.elapsed(), 0, ""
 		case errors.As(err, &tooLarge):
-			return n, http.StatusRequestEntityTooLarge, tooLargeMsg
+			return n, 0, http.StatusRequestEntityTooLarge, tooLargeMsg
 		case errors.As(err, &netErr) && netErr.Timeout():
-			return n, http.StatusRequestTimeout, "request body not sent within write-timeout " + s.cfg.WriteTimeout.String()
+			return n, 0, http.StatusRequestTimeout, "request body not sent within write-timeout " + s.cfg.WriteTimeout.String()
 		default:
-			return n, http.StatusBadRequest, "request body cut short"
+			return n, 0, http.StatusBadRequest, "request body cut short"
 		}
 	}
 }

@@ -3,5 +3,5 @@
 package payload
 
 // The race detector slows every goroutine several times over; the storm
-// tests' latency budgets scale with it (see raceSlowdown in storm_test.go).
+// tests' stall bound scales with it (see raceSlowdown in storm_test.go).
 func init() { raceSlowdown = 10 }

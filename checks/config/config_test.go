@@ -1,9 +1,11 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -230,6 +232,7 @@ func TestExampleRoundTrip(t *testing.T) {
 				HeaderMatches:    []HeaderMatch{{Header: "Content-Type", Regexp: re("^text/plain")}},
 				MaxRedirects:     5,
 				BasicAuth:        &BasicAuth{Username: "heartbeat", Password: "example-password"},
+				MaxBodyBytes:     1 << 20,
 			},
 			TLS: TLSOptions{CAFile: "testdata/ca.pem", ServerName: "peers.example.com", MinDaysLeft: 14},
 		},
@@ -239,16 +242,36 @@ func TestExampleRoundTrip(t *testing.T) {
 			HTTP:   HTTPOptions{Method: "HEAD", NoFollowRedirects: true},
 			TLS:    TLSOptions{InsecureSkipVerify: true, MinDaysLeft: 7},
 		}),
+		def(Check{
+			Name: "api-mtls", Type: TypeHTTP, Target: "https://api.example.com/healthz",
+			Server: HostPort{"api.example.com", 443},
+			Dial:   DialOptions{IPProtocol: "ip6", SourceAddress: netip.MustParseAddr("2001:db8::10")},
+			HTTP: HTTPOptions{Method: "GET", MaxRedirects: 10, Version: HTTPVersion2, FailIfNotSSL: true,
+				HeaderNotMatches: []HeaderMatch{{Header: "X-Degraded", Regexp: re("^true$")}}},
+			TLS: TLSOptions{CertFile: "testdata/client.pem", KeyFile: "testdata/client-key.pem", MinVersion: tls.VersionTLS13},
+		}),
+		def(Check{
+			Name: "via-proxy", Type: TypeHTTP, Target: "http://internal.example.com/", Server: HostPort{"internal.example.com", 80},
+			HTTP: HTTPOptions{Method: "GET", MaxRedirects: 10, ProxyURL: (*ProxyURL)(mustURL(t, "http://proxy.example.com:3128"))},
+		}),
 		def(Check{Name: "ssh", Type: TypeTCP, Target: "127.0.0.1:22", Server: HostPort{"127.0.0.1", 22}, TCP: TCPOptions{Expect: re("^SSH-")}}),
 		def(Check{
 			Name: "smtps", Type: TypeTCP, Target: "mail.example.com:465", Server: HostPort{"mail.example.com", 465},
 			TCP: TCPOptions{Send: "EHLO heartbeat\r\n", Expect: re("^220"), UseTLS: true},
 			TLS: TLSOptions{ServerName: "mail.example.com"},
 		}),
+		def(Check{
+			Name: "smtp-starttls", Type: TypeTCP, Target: "mail.example.com:25", Server: HostPort{"mail.example.com", 25},
+			TCP: TCPOptions{QueryResponse: []QueryStep{
+				{Expect: re("^220 ")}, {Send: "EHLO heartbeat\r"}, {Expect: re("^250-STARTTLS")},
+				{Send: "STARTTLS"}, {Expect: re("^220")}, {StartTLS: true}, {Send: "QUIT"},
+			}},
+			TLS: TLSOptions{ServerName: "mail.example.com"},
+		}),
 		def(Check{Name: "cert", Type: TypeTLS, Target: "example.com:443", Server: HostPort{"example.com", 443}, TLS: TLSOptions{MinDaysLeft: 21}}),
 		def(Check{
 			Name: "dns", Type: TypeDNS, Target: "example.com", Server: HostPort{"127.0.0.1", 53},
-			DNS: DNSOptions{Server: "127.0.0.1:53", RecordType: "A", ExpectedAnswers: []string{"1.2.3.4"}},
+			DNS: DNSOptions{Server: "127.0.0.1:53", RecordType: "A", Transport: "udp", ValidRcodes: []int{0}, ExpectedAnswers: []string{"1.2.3.4"}},
 		}),
 		def(Check{Name: "grpc", Type: TypeGRPC, Target: "127.0.0.1:9090", Server: HostPort{"127.0.0.1", 9090}}),
 		func() Check {
@@ -258,6 +281,36 @@ func TestExampleRoundTrip(t *testing.T) {
 			c.Interval = 15 * time.Second
 			return c
 		}(),
+		func() Check {
+			c := def(Check{Name: "gateway-ping", Type: TypeICMP, Target: "10.0.0.1", Server: HostPort{Host: "10.0.0.1"},
+				ICMP: ICMPOptions{Count: 5, Spacing: 200 * time.Millisecond, Size: 56, DontFragment: true, TTL: 64, IPVersion: 4, MaxLoss: 0.2}})
+			c.Interval = 10 * time.Second
+			return c
+		}(),
+		func() Check {
+			c := def(Check{Name: "overlay-mtu", Type: TypeMTU, Target: "10.0.0.1", Server: HostPort{Host: "10.0.0.1"},
+				MTU: MTUOptions{Mode: MTUModeICMP, MinMTU: 1400, MaxMTU: 9000, Ladder: DefaultMTULadder(),
+					Tries: 3, Wait: 500 * time.Millisecond, TTL: 64, IPVersion: 4}})
+			c.Interval, c.Timeout = 5*time.Minute, 20*time.Second
+			return c
+		}(),
+		func() Check {
+			c := def(Check{Name: "overlay-mtu-http", Type: TypeMTU, Target: "http://10.0.0.1:8080", Server: HostPort{"10.0.0.1", 8080},
+				MTU: MTUOptions{Mode: MTUModeHTTP, Sizes: DefaultMTUSizes(), FetchTimeout: 2 * time.Second, Tries: 2}})
+			c.Interval, c.Timeout = 5*time.Minute, 30*time.Second
+			c.URL = mustURL(t, c.Target)
+			return c
+		}(),
+		def(Check{Name: "one-segment", Type: TypeHTTP, Target: "http://127.0.0.1:8080/heartbeat/wire/1448",
+			Server: HostPort{"127.0.0.1", 8080}, HTTP: HTTPOptions{Method: "GET", MaxRedirects: 10}}),
+		{
+			Name: "peer-throughput", Type: TypeThroughput, Target: "http://heartbeat-peers.default.svc.cluster.local:8080",
+			Server:   HostPort{"heartbeat-peers.default.svc.cluster.local", 8080},
+			Interval: 10 * time.Minute, Timeout: 30 * time.Second, Jitter: 0.1, FailureThreshold: 1, SuccessThreshold: 1,
+			EachAddress: true, MaxAddresses: DefaultMaxAddresses,
+			Throughput: ThroughputOptions{Direction: DirectionBoth, Bytes: 1 << 20, MinBitsPerSecond: 10e6,
+				URL: mustURL(t, "http://heartbeat-peers.default.svc.cluster.local:8080")},
+		},
 	}
 	if len(f.Checks) != len(want) {
 		t.Fatalf("got %d checks, want %d", len(f.Checks), len(want))
@@ -279,9 +332,11 @@ func TestExampleRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, typ := range []reflect.Type{
-		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](),
+		reflect.TypeFor[fileYAML](), reflect.TypeFor[timingYAML](), reflect.TypeFor[checkYAML](), reflect.TypeFor[queryStepYAML](),
 		reflect.TypeFor[httpYAML](), reflect.TypeFor[basicAuthYAML](), reflect.TypeFor[headerMatchYAML](),
 		reflect.TypeFor[tcpYAML](), reflect.TypeFor[tlsYAML](), reflect.TypeFor[dnsYAML](), reflect.TypeFor[grpcYAML](),
+		reflect.TypeFor[dialYAML](),
+		reflect.TypeFor[icmpYAML](), reflect.TypeFor[mtuYAML](), reflect.TypeFor[throughputYAML](),
 	} {
 		for _, k := range yamlKeys(typ) {
 			if !regexp.MustCompile(`\b` + k + `:`).Match(data) {
@@ -494,7 +549,7 @@ func TestDerived(t *testing.T) {
 // TestTypesComplete checks every type has what validation and derivation use.
 func TestTypesComplete(t *testing.T) {
 	t.Parallel()
-	want := []string{TypeHTTP, TypeTCP, TypeTLS, TypeDNS, TypeGRPC}
+	want := []string{TypeHTTP, TypeTCP, TypeTLS, TypeDNS, TypeGRPC, TypeICMP, TypeMTU, TypeThroughput}
 	if got := Types(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Types() = %v, want %v", got, want)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,7 +156,8 @@ func TestPrintingHidesSecrets(t *testing.T) {
 	t.Parallel()
 	c := Check{
 		Name: "a", Type: TypeHTTP, Target: "http://u:urlpass@h/",
-		HTTP: HTTPOptions{BasicAuth: &BasicAuth{Username: "u", Password: "inline-pw"}},
+		HTTP: HTTPOptions{BasicAuth: &BasicAuth{Username: "u", Password: "inline-pw"},
+			ProxyURL: (*ProxyURL)(&url.URL{Scheme: "http", User: url.UserPassword("p", "proxy-pw"), Host: "proxy:3128"})},
 	}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "check", c, "auth", c.HTTP.BasicAuth, "ptr", &c)
@@ -167,10 +169,11 @@ func TestPrintingHidesSecrets(t *testing.T) {
 		"auth %+v": fmt.Sprintf("%+v", *c.HTTP.BasicAuth),
 		"auth %#v": fmt.Sprintf("%#v", *c.HTTP.BasicAuth),
 		"http %+v": fmt.Sprintf("%+v", c.HTTP),
+		"http %#v": fmt.Sprintf("%#v", c.HTTP),
 		"slog":     buf.String(),
 	}
 	for how, out := range outputs {
-		if strings.Contains(out, "urlpass") || strings.Contains(out, "inline-pw") {
+		if strings.Contains(out, "urlpass") || strings.Contains(out, "inline-pw") || strings.Contains(out, "proxy-pw") {
 			t.Errorf("%s reveals a secret: %s", how, out)
 		}
 	}

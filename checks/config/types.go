@@ -15,6 +15,10 @@ const (
 	TypeTLS  = "tls"
 	TypeDNS  = "dns"
 	TypeGRPC = "grpc"
+	TypeICMP = "icmp"
+	TypeMTU  = "mtu"
+	// TypeThroughput measures download and upload rates against a payload server.
+	TypeThroughput = "throughput"
 )
 
 // DefaultDNSPort is the port of a dns.server written without one.
@@ -43,6 +47,13 @@ type checkType struct {
 	// derive sets Check.Server (and URL where the type has one); called
 	// only for a valid target.
 	derive func(*Check)
+	// checkProblems, if set, validates what the type's options require of
+	// the rest of the check (a timeout long enough, a target of the right
+	// form); fields relative to the check.
+	checkProblems func(*Check) []problem
+	// exclusive types run one at a time in a sidecar, whatever the
+	// concurrency limit: two throughput runs would share, and halve, a link.
+	exclusive bool
 }
 
 // optionsBlock is a type's options struct.
@@ -61,7 +72,7 @@ var checkTypes = []checkType{
 	},
 	{
 		name: TypeTCP, section: "tcp", options: func(c *Check) optionsBlock { return &c.TCP },
-		usesTLS: func(c *Check) bool { return c.TCP.UseTLS }, eachAddress: true,
+		usesTLS: func(c *Check) bool { return c.TCP.UseTLS || c.TCP.startsTLS() }, eachAddress: true,
 		targetProblem: hostPortProblem, derive: deriveTarget,
 		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.TCP = d.tcpOptions(&r.TCP, p) },
 	},
@@ -80,6 +91,29 @@ var checkTypes = []checkType{
 		usesTLS: func(c *Check) bool { return c.GRPC.UseTLS }, eachAddress: true,
 		targetProblem: hostPortProblem, derive: deriveTarget,
 		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.GRPC = d.grpcOptions(&r.GRPC, p) },
+	},
+	{
+		name: TypeICMP, section: "icmp", options: func(c *Check) optionsBlock { return &c.ICMP },
+		usesTLS: never, eachAddress: true,
+		targetProblem: hostProblem, derive: deriveHost,
+		decodeYAML:    func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.ICMP = d.icmpOptions(&r.ICMP, p) },
+		checkProblems: icmpCheckProblems,
+	},
+	{
+		name: TypeMTU, section: "mtu", options: func(c *Check) optionsBlock { return &c.MTU },
+		// Only an http-mode search of an https:// payload server does TLS.
+		usesTLS: func(c *Check) bool { return strings.HasPrefix(c.Target, "https://") }, eachAddress: true,
+		targetProblem: mtuTargetProblem, derive: deriveMTU,
+		decodeYAML:    func(d *yamlDecoder, r *checkYAML, p string, c *Check) { c.MTU = d.mtuOptions(&r.MTU, p) },
+		checkProblems: mtuCheckProblems,
+	},
+	{
+		name: TypeThroughput, section: "throughput", options: func(c *Check) optionsBlock { return &c.Throughput },
+		usesTLS: func(c *Check) bool { return strings.HasPrefix(strings.ToLower(c.Target), "https:") }, eachAddress: true,
+		targetProblem: urlProblem, derive: deriveThroughput, exclusive: true,
+		decodeYAML: func(d *yamlDecoder, r *checkYAML, p string, c *Check) {
+			c.Throughput = d.throughputOptions(&r.Throughput, p)
+		},
 	},
 }
 
@@ -120,6 +154,12 @@ func (c *Check) UsesTLS() bool {
 	// http checks always qualify: an http:// target may redirect to https.
 	t, ok := lookupType(c.Type)
 	return ok && t.usesTLS(c)
+}
+
+// Exclusive reports whether c's runs must never overlap another exclusive run.
+func (c *Check) Exclusive() bool {
+	t, ok := lookupType(c.Type)
+	return ok && t.exclusive
 }
 
 // HostPort is a host (a DNS name, or an IP literal without brackets) and a port.
@@ -192,7 +232,7 @@ func withDNSPort(server string) string {
 	if server == "" {
 		return ""
 	}
-	if net.ParseIP(server) != nil || !strings.Contains(server, ":") {
+	if net.ParseIP(server) != nil || !strings.Contains(server, ":") && validHostname(server) {
 		return net.JoinHostPort(server, strconv.Itoa(DefaultDNSPort))
 	}
 	return server

@@ -30,6 +30,8 @@ const (
 	DefaultMaxRedirects     = 10               // http.max_redirects, as net/http
 	DefaultMethod           = http.MethodGet   // http.method
 	DefaultRecordType       = "A"              // dns.record_type
+	DefaultDNSTransport     = "udp"            // dns.transport
+	DefaultDNSRcode         = 0                // dns.valid_rcodes: NOERROR
 )
 
 // Limits enforced by validation.
@@ -46,6 +48,9 @@ const (
 var (
 	methods     = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
 	recordTypes = []string{"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV"}
+	transports  = []string{"udp", "tcp"}
+	// rcodes names the response codes a DNS header can carry, by value.
+	rcodes = []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"}
 )
 
 // inheritedTimeout is the timeout a check gets when it sets none: the
@@ -53,7 +58,9 @@ var (
 // the interval (as Prometheus caps an inherited scrape_timeout), so a short
 // interval never needs a timeout written next to it.
 func inheritedTimeout(inherited, interval time.Duration) time.Duration {
-	if inherited >= interval {
+	// An interval too short to use is reported by itself; deriving a
+	// timeout from it would add an error about a key nobody wrote.
+	if interval >= MinInterval && inherited >= interval {
 		return interval / 2
 	}
 	return inherited
@@ -99,11 +106,26 @@ func (c *Check) applyDefaults(given func(field string) bool) {
 		if !c.HTTP.NoFollowRedirects && unset("http.max_redirects", c.HTTP.MaxRedirects == 0) {
 			c.HTTP.MaxRedirects = DefaultMaxRedirects
 		}
+		if len(c.HTTP.BodyMatches)+len(c.HTTP.BodyNotMatches) > 0 && unset("http.max_body_bytes", c.HTTP.MaxBodyBytes == 0) {
+			c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
+		}
+	case TypeThroughput:
+		c.Throughput.applyDefaults(unset)
 	case TypeDNS:
 		if unset("dns.record_type", c.DNS.RecordType == "") {
 			c.DNS.RecordType = DefaultRecordType
 		}
+		if unset("dns.transport", c.DNS.Transport == "") {
+			c.DNS.Transport = DefaultDNSTransport
+		}
+		if unset("dns.valid_rcodes", len(c.DNS.ValidRcodes) == 0) {
+			c.DNS.ValidRcodes = []int{DefaultDNSRcode}
+		}
 		c.DNS.Server = withDNSPort(c.DNS.Server)
+	case TypeICMP:
+		c.ICMP.applyDefaults(unset)
+	case TypeMTU:
+		c.MTU.applyDefaults(unset)
 	}
 	c.derive()
 }
@@ -208,9 +230,13 @@ func (c *Check) problems() []problem {
 	if !knownType {
 		return ps
 	}
+	ps = append(ps, c.dialProblems()...)
 	ps = append(ps, c.unusedSections(c.sectionSet)...)
 	if typ.options != nil {
 		ps = append(ps, prefixed(typ.section, typ.options(c).problems())...)
+	}
+	if typ.checkProblems != nil {
+		ps = append(ps, typ.checkProblems(c)...)
 	}
 	if typ.usesTLS(c) {
 		ps = append(ps, prefixed("tls", c.TLS.problems())...)
@@ -251,7 +277,7 @@ func (c *Check) sectionSet(section string) bool {
 	return !isZero(block)
 }
 
-const tlsUnusedMsg = "only used by tls and http checks, and by tcp and grpc checks with tls: true"
+const tlsUnusedMsg = "only used by tls and http checks, by tcp and grpc checks with tls: true, and by tcp checks with a starttls step"
 
 func (o *HTTPOptions) problems() []problem {
 	var ps []problem
@@ -305,17 +331,7 @@ func (o *HTTPOptions) problems() []problem {
 			add(indexPath("body_not_matches", i), ErrMissingField, "missing regular expression")
 		}
 	}
-	for i, m := range o.HeaderMatches {
-		p := indexPath("header_matches", i)
-		if m.Header == "" {
-			add(p+".header", ErrMissingField, "required")
-		} else if !httpguts.ValidHeaderFieldName(m.Header) {
-			add(p+".header", ErrInvalidValue, "not a valid header name")
-		}
-		if m.Regexp == nil {
-			add(p+".regexp", ErrMissingField, "required")
-		}
-	}
+	ps = append(ps, headerMatchProblems("header_matches", o.HeaderMatches)...)
 	if o.NoFollowRedirects {
 		if o.MaxRedirects != 0 {
 			add("max_redirects", ErrInvalidValue, "has no effect when follow_redirects is false")
@@ -323,11 +339,41 @@ func (o *HTTPOptions) problems() []problem {
 	} else if o.MaxRedirects < 1 || o.MaxRedirects > MaxMaxRedirects {
 		add("max_redirects", ErrInvalidValue, "must be between 1 and %d", MaxMaxRedirects)
 	}
+	return append(ps, o.transportProblems()...)
+}
+
+// problems: Send may be anything and Expect is compiled; a dialogue must
+// say something in every step and start TLS at most once.
+func (o *TCPOptions) problems() []problem {
+	if len(o.QueryResponse) == 0 {
+		return nil
+	}
+	var ps []problem
+	if o.Send != "" || o.Expect != nil {
+		ps = append(ps, probf("query_response", ErrInvalidValue, "set either send and expect or query_response, not both"))
+	}
+	tlsAt := -1
+	for i, st := range o.QueryResponse {
+		p := indexPath("query_response", i)
+		switch {
+		case st.Expect == nil && st.Send == "" && !st.StartTLS:
+			ps = append(ps, probf(p, ErrMissingField, "needs expect, send or starttls"))
+		case !st.StartTLS:
+		case o.UseTLS:
+			ps = append(ps, probf(p+".starttls", ErrInvalidValue, "the connection is already TLS (tcp.tls: true)"))
+		case tlsAt >= 0:
+			ps = append(ps, probf(p+".starttls", ErrInvalidValue, "TLS already started at query_response[%d]", tlsAt))
+		default:
+			tlsAt = i
+		}
+	}
 	return ps
 }
 
-// problems: Send may be anything, Expect is compiled; nothing to check.
-func (o *TCPOptions) problems() []problem { return nil }
+// startsTLS reports whether a step of the dialogue starts TLS.
+func (o *TCPOptions) startsTLS() bool {
+	return slices.ContainsFunc(o.QueryResponse, func(st QueryStep) bool { return st.StartTLS })
+}
 
 func (o *GRPCOptions) problems() []problem {
 	if !printable(o.Service) {
@@ -345,8 +391,19 @@ func (o *DNSOptions) problems() []problem {
 		add("record_type", ErrInvalidValue, "unknown record type %q (want %s)", o.RecordType, orList(recordTypes))
 	}
 	if o.Server != "" {
-		if msg := hostPortProblem(o.Server); msg != "" {
-			add("server", ErrInvalidValue, "%s", msg)
+		if msg := dnsServerProblem(o.Server); msg != "" {
+			add("server", ErrInvalidValue, "%s (got %q)", msg, o.Server)
+		}
+	}
+	if !slices.Contains(transports, o.Transport) {
+		add("transport", ErrInvalidValue, "unknown transport %q (want %s)", o.Transport, orList(transports))
+	}
+	if len(o.ValidRcodes) == 0 {
+		add("valid_rcodes", ErrInvalidValue, "must list at least one response code (e.g. NOERROR)")
+	}
+	for i, rc := range o.ValidRcodes {
+		if rc < 0 || rc >= len(rcodes) {
+			add(indexPath("valid_rcodes", i), ErrInvalidValue, "unknown response code %d (want 0 to %d)", rc, len(rcodes)-1)
 		}
 	}
 	for i, a := range o.ExpectedAnswers {
@@ -375,7 +432,7 @@ func (o *TLSOptions) problems() []problem {
 	if o.InsecureSkipVerify && o.CAFile != "" {
 		ps = append(ps, probf("ca_file", ErrInvalidValue, "has no effect with insecure_skip_verify: true"))
 	}
-	return ps
+	return append(ps, o.clientProblems()...)
 }
 
 func prefixed(prefix string, ps []problem) []problem {
@@ -405,6 +462,18 @@ func dnsNameProblem(target string) string {
 		return "must be a DNS name (e.g. example.com)"
 	}
 	return ""
+}
+
+// dnsServerProblem is hostPortProblem for a resolver, whose port may be
+// left out.
+func dnsServerProblem(s string) string {
+	if net.ParseIP(s) == nil && !strings.Contains(s, ":") {
+		if !validHostname(s) {
+			return "not a valid host name or IP address"
+		}
+		return ""
+	}
+	return hostPortProblem(s)
 }
 
 func urlProblem(s string) string {

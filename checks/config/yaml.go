@@ -49,17 +49,21 @@ type timingYAML struct {
 
 // checkYAML is one item of the checks list.
 type checkYAML struct {
-	Name         ast.Node      `yaml:"name"`
-	Type         ast.Node      `yaml:"type"`
-	Target       ast.Node      `yaml:"target"`
-	Timing       timingYAML    `yaml:",inline"`
-	EachAddress  ast.Node      `yaml:"each_address"`
-	MaxAddresses ast.Node      `yaml:"max_addresses"`
-	HTTP         obj[httpYAML] `yaml:"http"`
-	TCP          obj[tcpYAML]  `yaml:"tcp"`
-	TLS          obj[tlsYAML]  `yaml:"tls"`
-	DNS          obj[dnsYAML]  `yaml:"dns"`
-	GRPC         obj[grpcYAML] `yaml:"grpc"`
+	Name         ast.Node            `yaml:"name"`
+	Type         ast.Node            `yaml:"type"`
+	Target       ast.Node            `yaml:"target"`
+	Timing       timingYAML          `yaml:",inline"`
+	EachAddress  ast.Node            `yaml:"each_address"`
+	MaxAddresses ast.Node            `yaml:"max_addresses"`
+	HTTP         obj[httpYAML]       `yaml:"http"`
+	TCP          obj[tcpYAML]        `yaml:"tcp"`
+	TLS          obj[tlsYAML]        `yaml:"tls"`
+	DNS          obj[dnsYAML]        `yaml:"dns"`
+	GRPC         obj[grpcYAML]       `yaml:"grpc"`
+	Dial         dialYAML            `yaml:",inline"`
+	ICMP         obj[icmpYAML]       `yaml:"icmp"`
+	MTU          obj[mtuYAML]        `yaml:"mtu"`
+	Throughput   obj[throughputYAML] `yaml:"throughput"`
 }
 
 // httpYAML is the http block: request, expectations, redirects, credentials.
@@ -74,6 +78,12 @@ type httpYAML struct {
 	FollowRedirects  ast.Node                   `yaml:"follow_redirects"`
 	MaxRedirects     ast.Node                   `yaml:"max_redirects"`
 	BasicAuth        obj[basicAuthYAML]         `yaml:"basic_auth"`
+	Version          ast.Node                   `yaml:"version"`        // 1.1 or 2; default: negotiated
+	MaxBodyBytes     ast.Node                   `yaml:"max_body_bytes"` // only with body regexps
+	HeaderNotMatches list[obj[headerMatchYAML]] `yaml:"header_not_matches"`
+	FailIfSSL        ast.Node                   `yaml:"fail_if_ssl"`
+	FailIfNotSSL     ast.Node                   `yaml:"fail_if_not_ssl"`
+	ProxyURL         ast.Node                   `yaml:"proxy_url"` // may hold ${env:...} secrets
 }
 
 // basicAuthYAML is http.basic_auth; password and password_file exclude each other.
@@ -91,9 +101,17 @@ type headerMatchYAML struct {
 
 // tcpYAML is the tcp block: what to send, what to expect back, TLS or not.
 type tcpYAML struct {
-	Send   ast.Node `yaml:"send"`   // may hold ${env:...} and ${file:...} secrets
-	Expect ast.Node `yaml:"expect"` // a regular expression for the first bytes back
-	TLS    ast.Node `yaml:"tls"`
+	Send          ast.Node                 `yaml:"send"`   // may hold ${env:...} and ${file:...} secrets
+	Expect        ast.Node                 `yaml:"expect"` // a regular expression for a line read back
+	TLS           ast.Node                 `yaml:"tls"`
+	QueryResponse list[obj[queryStepYAML]] `yaml:"query_response"` // blackbox_exporter's dialogue steps
+}
+
+// queryStepYAML is one item of tcp.query_response.
+type queryStepYAML struct {
+	Expect   ast.Node `yaml:"expect"`
+	Send     ast.Node `yaml:"send"` // a secret, as tcp.send
+	StartTLS ast.Node `yaml:"starttls"`
 }
 
 // tlsYAML is the tls block, for every type that speaks TLS.
@@ -102,12 +120,19 @@ type tlsYAML struct {
 	CAFile             ast.Node `yaml:"ca_file"` // read and checked while loading
 	ServerName         ast.Node `yaml:"server_name"`
 	MinDaysLeft        ast.Node `yaml:"min_days_left"` // 0: off
+	CertFile           ast.Node `yaml:"cert_file"`     // with key_file: the client certificate
+	KeyFile            ast.Node `yaml:"key_file"`
+	MinVersion         ast.Node `yaml:"min_version"` // 1.0 to 1.3
+	AllowExpired       ast.Node `yaml:"allow_expired"`
 }
 
-// dnsYAML is the dns block: resolver, record type, expected answers.
+// dnsYAML is the dns block: resolver, transport, record type, what passes.
 type dnsYAML struct {
 	Server          ast.Node       `yaml:"server"`
+	Transport       ast.Node       `yaml:"transport"`
 	RecordType      ast.Node       `yaml:"record_type"`
+	ValidRcodes     list[ast.Node] `yaml:"valid_rcodes"` // names such as NOERROR, NXDOMAIN
+	FailIfNoAnswer  ast.Node       `yaml:"fail_if_no_answer"`
 	ExpectedAnswers list[ast.Node] `yaml:"expected_answers"`
 }
 
@@ -443,6 +468,7 @@ func (d *yamlDecoder) check(o *obj[checkYAML], path string, def Check) (Check, b
 	}
 	c.EachAddress, _ = d.boolean(r.EachAddress, joinPath(path, "each_address"))
 	c.MaxAddresses, _ = d.integer(r.MaxAddresses, joinPath(path, "max_addresses"))
+	c.Dial = d.dialOptions(&r.Dial, path)
 
 	// A type's own block is read first: tcp.tls and grpc.tls decide whether
 	// the tls block is usable. With an unknown type the type error says it all.
@@ -484,9 +510,21 @@ func (d *yamlDecoder) httpOptions(o *obj[httpYAML], path string) HTTPOptions {
 	}
 	h.BodyMatches = d.regexps(&r.BodyMatches, at("body_matches"))
 	h.BodyNotMatches = d.regexps(&r.BodyNotMatches, at("body_not_matches"))
-	matches, _ := r.HeaderMatches.get(d, at("header_matches"))
+	h.HeaderMatches = d.headerMatches(&r.HeaderMatches, at("header_matches"))
+	if v, ok := d.boolean(r.FollowRedirects, at("follow_redirects")); ok {
+		h.NoFollowRedirects = !v
+	}
+	h.MaxRedirects, _ = d.integer(r.MaxRedirects, at("max_redirects"))
+	h.BasicAuth = d.basicAuth(&r.BasicAuth, at("basic_auth"))
+	d.httpTransport(r, path, &h)
+	return h
+}
+
+func (d *yamlDecoder) headerMatches(l *list[obj[headerMatchYAML]], path string) []HeaderMatch {
+	matches, _ := l.get(d, path)
+	var res []HeaderMatch
 	for i := range matches {
-		p := indexPath(at("header_matches"), i)
+		p := indexPath(path, i)
 		m := &matches[i]
 		if !m.set {
 			d.l.add(d.lineFor(p), p, ErrWrongType, "must be a mapping with header and regexp")
@@ -498,14 +536,9 @@ func (d *yamlDecoder) httpOptions(o *obj[httpYAML], path string) HTTPOptions {
 		var hm HeaderMatch
 		hm.Header, _ = d.str(m.v.Header, joinPath(p, "header"))
 		hm.Regexp, _ = d.regexp(m.v.Regexp, joinPath(p, "regexp"))
-		h.HeaderMatches = append(h.HeaderMatches, hm)
+		res = append(res, hm)
 	}
-	if v, ok := d.boolean(r.FollowRedirects, at("follow_redirects")); ok {
-		h.NoFollowRedirects = !v
-	}
-	h.MaxRedirects, _ = d.integer(r.MaxRedirects, at("max_redirects"))
-	h.BasicAuth = d.basicAuth(&r.BasicAuth, at("basic_auth"))
-	return h
+	return res
 }
 
 func (d *yamlDecoder) headers(o *obj[map[string]ast.Node], path string) map[string]string {
@@ -560,8 +593,32 @@ func (d *yamlDecoder) tcpOptions(o *obj[tcpYAML], path string) TCPOptions {
 		t.Send, _ = d.secret(o.v.Send, joinPath(path, "send"))
 		t.Expect, _ = d.regexp(o.v.Expect, joinPath(path, "expect"))
 		t.UseTLS, _ = d.boolean(o.v.TLS, joinPath(path, "tls"))
+		t.QueryResponse = d.querySteps(&o.v.QueryResponse, joinPath(path, "query_response"))
 	}
 	return t
+}
+
+func (d *yamlDecoder) querySteps(l *list[obj[queryStepYAML]], path string) []QueryStep {
+	items, _ := l.get(d, path)
+	var steps []QueryStep
+	for i := range items {
+		p := indexPath(path, i)
+		const notMapping = "must be a mapping with expect, send or starttls"
+		if !items[i].set {
+			d.fail(p, ErrWrongType, notMapping)
+			continue
+		}
+		if !openObj(d, &items[i], p, notMapping) {
+			continue
+		}
+		r := &items[i].v
+		var st QueryStep
+		st.Expect, _ = d.regexp(r.Expect, joinPath(p, "expect"))
+		st.Send, _ = d.secret(r.Send, joinPath(p, "send"))
+		st.StartTLS, _ = d.boolean(r.StartTLS, joinPath(p, "starttls"))
+		steps = append(steps, st)
+	}
+	return steps
 }
 
 func (d *yamlDecoder) grpcOptions(o *obj[grpcYAML], path string) GRPCOptions {
@@ -582,6 +639,11 @@ func (d *yamlDecoder) dnsOptions(o *obj[dnsYAML], path string) DNSOptions {
 	if rt, ok := d.str(o.v.RecordType, joinPath(path, "record_type")); ok {
 		opts.RecordType = strings.ToUpper(rt)
 	}
+	if tr, ok := d.str(o.v.Transport, joinPath(path, "transport")); ok {
+		opts.Transport = strings.ToLower(tr)
+	}
+	opts.FailIfNoAnswer, _ = d.boolean(o.v.FailIfNoAnswer, joinPath(path, "fail_if_no_answer"))
+	opts.ValidRcodes = d.rcodes(&o.v.ValidRcodes, joinPath(path, "valid_rcodes"))
 	answers, _ := o.v.ExpectedAnswers.get(d, joinPath(path, "expected_answers"))
 	for i, n := range answers {
 		if s, ok := d.str(n, indexPath(joinPath(path, "expected_answers"), i)); ok {
@@ -589,6 +651,29 @@ func (d *yamlDecoder) dnsOptions(o *obj[dnsYAML], path string) DNSOptions {
 		}
 	}
 	return opts
+}
+
+// rcodes reads response code names (NOERROR, nxdomain) as their values.
+func (d *yamlDecoder) rcodes(l *list[ast.Node], path string) []int {
+	items, ok := l.get(d, path)
+	if !ok {
+		return nil
+	}
+	codes := make([]int, 0, len(items))
+	for i, n := range items {
+		p := indexPath(path, i)
+		name, ok := d.str(n, p)
+		if !ok {
+			continue
+		}
+		code := slices.Index(rcodes, strings.ToUpper(name))
+		if code < 0 {
+			d.fail(p, ErrInvalidValue, "unknown response code %q (want %s)", name, orList(rcodes))
+			continue
+		}
+		codes = append(codes, code)
+	}
+	return codes
 }
 
 func (d *yamlDecoder) tlsOptions(o *obj[tlsYAML], path string) TLSOptions {
@@ -613,6 +698,7 @@ func (d *yamlDecoder) tlsOptions(o *obj[tlsYAML], path string) TLSOptions {
 	}
 	t.ServerName, _ = d.str(r.ServerName, joinPath(path, "server_name"))
 	t.MinDaysLeft, _ = d.integer(r.MinDaysLeft, joinPath(path, "min_days_left"))
+	d.tlsClient(r, path, &t)
 	return t
 }
 

@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -48,6 +47,13 @@ func testZone(w dns.ResponseWriter, r *dns.Msg) {
 // dnsTestServer serves testZone over UDP and TCP on the same free port.
 func dnsTestServer(t *testing.T) string {
 	t.Helper()
+	return serveDNS(t, dns.HandlerFunc(testZone), true)
+}
+
+// serveDNS serves handler over TCP and, when udp is set, over UDP on the
+// same free port, until the test ends.
+func serveDNS(t *testing.T, handler dns.Handler, udp bool) string {
+	t.Helper()
 	var (
 		pc  net.PacketConn
 		ln  net.Listener
@@ -57,6 +63,9 @@ func dnsTestServer(t *testing.T) string {
 		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
+		if !udp {
+			break
+		}
 		if pc, err = net.ListenPacket("udp", ln.Addr().String()); err == nil {
 			break
 		}
@@ -65,8 +74,10 @@ func dnsTestServer(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("no port free for both UDP and TCP: %v", err)
 	}
-	handler := dns.HandlerFunc(testZone)
-	servers := []*dns.Server{{PacketConn: pc, Handler: handler}, {Listener: ln, Handler: handler}}
+	servers := []*dns.Server{{Listener: ln, Handler: handler}}
+	if udp {
+		servers = append(servers, &dns.Server{PacketConn: pc, Handler: handler})
+	}
 	errs := make(chan error, len(servers))
 	for _, srv := range servers {
 		started := make(chan struct{})
@@ -128,13 +139,15 @@ func TestDNSProbe(t *testing.T) {
 	}
 	tests := []row{
 		{name: "A records", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "A", ExpectedAnswers: []string{"5.6.7.8", "1.2.3.4"}},
-			wantMsg: "example.test A via " + server + ": 1.2.3.4, 5.6.7.8"},
+			wantMsg: "example.test: A via " + server + ": 1.2.3.4, 5.6.7.8"},
 		{name: "default type A, fqdn target", target: "example.test.", dns: config.DNSOptions{Server: server}},
 		{name: "lower-case type", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "a", ExpectedAnswers: []string{"1.2.3.4"}}},
 		{name: "expected answer missing", target: "example.test", dns: config.DNSOptions{Server: server, ExpectedAnswers: []string{"1.2.3.4", "9.9.9.9"}}, wantType: ErrDNSAnswer},
 		{name: "MX", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "MX", ExpectedAnswers: []string{"10 mail.example.test"}}},
 		{name: "TXT", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "TXT", ExpectedAnswers: []string{"v=spf1 -all"}}},
-		{name: "no data", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "AAAA"}, wantType: ErrDNSAnswer},
+		{name: "no data", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "AAAA"},
+			wantMsg: "example.test: AAAA via " + server + ": NOERROR, no records"},
+		{name: "no data, fail_if_no_answer", target: "example.test", dns: config.DNSOptions{Server: server, RecordType: "AAAA", FailIfNoAnswer: true}, wantType: ErrDNSAnswer},
 		{name: "NXDOMAIN", target: "missing.test", dns: config.DNSOptions{Server: server}, wantType: ErrDNS},
 		{name: "SERVFAIL", target: "fail.test", dns: config.DNSOptions{Server: server}, wantType: ErrDNS},
 		{name: "truncated, retried over TCP", target: "big.test", dns: config.DNSOptions{Server: server, ExpectedAnswers: []string{"10.0.0.60"}}},
@@ -158,7 +171,7 @@ func TestDNSProbe(t *testing.T) {
 				t.Errorf("server %s, want %s", res.Peer, server)
 			}
 		}
-		if !strings.HasPrefix(res.Message, fmt.Sprintf("%s ", tc.target)) {
+		if !strings.HasPrefix(res.Message, tc.target+": ") {
 			t.Errorf("message %q does not start with the name", res.Message)
 		}
 	})

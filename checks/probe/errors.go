@@ -46,14 +46,23 @@ func classifyError(err error) string {
 	if errors.As(err, &pe) {
 		return pe.typ
 	}
+	var expired *expiredError
+	if errors.As(err, &expired) {
+		return ErrCertExpiring
+	}
 	if errors.Is(err, errTooManyRedirects) {
 		return ErrRedirects
 	}
 	if isTimeout(err) {
 		return ErrTimeout
 	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
+	var (
+		dnsErr  *net.DNSError
+		addrErr *net.AddrError
+	)
+	if errors.As(err, &dnsErr) || errors.As(err, &addrErr) {
+		// An AddrError is a host with no address the dial may use (none in
+		// ip_protocol's family, or in source_address's).
 		return ErrDNS
 	}
 	switch {

@@ -1,10 +1,12 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 
@@ -38,6 +40,40 @@ type connEvents struct {
 	mu    sync.Mutex
 	err   error
 	state *tls.ConnectionState
+	// first holds the first bytes the server sent on a cleartext
+	// connection, to tell what it speaks when gRPC fails to read them.
+	first []byte
+}
+
+// maxFirstBytes is how much of the server's first bytes is kept: an HTTP/2
+// frame header, or "HTTP/1.1", fits.
+const maxFirstBytes = 9
+
+func (e *connEvents) noteRead(p []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n := maxFirstBytes - len(e.first); n > 0 {
+		e.first = append(e.first, p[:min(n, len(p))]...)
+	}
+}
+
+// firstBytes returns a copy of the server's first bytes.
+func (e *connEvents) firstBytes() []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.first)
+}
+
+// peekConn notes the first bytes read in events.
+type peekConn struct {
+	net.Conn
+	events *connEvents
+}
+
+func (c *peekConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.events.noteRead(p[:n])
+	return n, err
 }
 
 func (e *connEvents) setErr(err error) {
@@ -70,13 +106,14 @@ func doGRPC(ctx context.Context, t Target, res *Result, rec *recorder) error {
 		creds = &recordingCreds{TransportCredentials: credentials.NewTLS(cfg), rec: rec, events: events}
 	}
 	dialer := func(dctx context.Context, _ string) (net.Conn, error) {
-		conn, err := dial(dctx, rec, "tcp", addr)
+		conn, err := dial(dctx, t, rec, "tcp", addr)
 		if err != nil {
 			events.setErr(err)
 			return nil, err
 		}
 		if !c.UsesTLS() {
 			rec.start(PhaseProcessing)
+			return &peekConn{Conn: conn, events: events}, nil
 		}
 		return conn, nil
 	}
@@ -109,8 +146,17 @@ func doGRPC(ctx context.Context, t Target, res *Result, rec *recorder) error {
 		if connErr != nil && status.Code(err) == codes.Unavailable {
 			return fmt.Errorf("connecting: %w", connErr)
 		}
-		if status.Code(err) == codes.NotFound {
+		switch status.Code(err) {
+		case codes.NotFound:
 			return failf(ErrGRPCNotServing, "service %q unknown to the health server", c.GRPC.Service)
+		case codes.Unimplemented:
+			return failf(ErrGRPCUnimplemented, "the server has no grpc.health.v1.Health service (Unimplemented)")
+		case codes.Unavailable:
+			if !c.UsesTLS() {
+				if msg := notCleartextGRPC(events.firstBytes(), err); msg != "" {
+					return failf(ErrGRPCProtocol, "%s", msg)
+				}
+			}
 		}
 		return err
 	}
@@ -118,6 +164,25 @@ func doGRPC(ctx context.Context, t Target, res *Result, rec *recorder) error {
 		return failf(ErrGRPCNotServing, "health status %s", resp.GetStatus())
 	}
 	return certErr
+}
+
+// notCleartextGRPC says what a cleartext port that failed gRPC's
+// connection setup speaks instead, judged by the first bytes the server
+// sent; "" when they do not tell (or were an HTTP/2 frame).
+func notCleartextGRPC(first []byte, err error) string {
+	switch {
+	case bytes.HasPrefix(first, []byte("HTTP/")):
+		return "the port answered in HTTP/1.x, not gRPC over HTTP/2"
+	case len(first) >= 2 && (first[0] == 0x15 || first[0] == 0x16) && first[1] == 0x03:
+		return "the port answered in TLS: set grpc.tls: true"
+	case len(first) == 0 && strings.Contains(err.Error(), "server preface"):
+		// A TLS server closes on a cleartext HTTP/2 preface without a word.
+		return "the server closed the connection without an HTTP/2 preface: not a cleartext gRPC port (a TLS port needs grpc.tls: true)"
+	case len(first) >= 4 && first[3] != 0x04:
+		// An HTTP/2 server's first frame is SETTINGS (type 4).
+		return "the port answered, but not in HTTP/2"
+	}
+	return ""
 }
 
 // recordingCreds times the TLS handshake and keeps its error and state.

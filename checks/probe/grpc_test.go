@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -37,10 +39,6 @@ func requireTraceparent(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h
 // "svc.up" and "svc.trace" SERVING and "svc.down" NOT_SERVING.
 func grpcHealthServer(t *testing.T, cert *tls.Certificate, withHealth bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts := []grpc.ServerOption{grpc.UnaryInterceptor(requireTraceparent)}
 	if cert != nil {
 		opts = append(opts, grpc.Creds(credentials.NewServerTLSFromCert(cert)))
@@ -53,15 +51,7 @@ func grpcHealthServer(t *testing.T, cert *tls.Certificate, withHealth bool) stri
 		hs.SetServingStatus("svc.down", grpc_health_v1.HealthCheckResponse_NOT_SERVING)
 		grpc_health_v1.RegisterHealthServer(srv, hs)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Stop()
-		if err := <-done; err != nil {
-			t.Errorf("grpc server: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return testkit.ServeGRPC(t, srv)
 }
 
 func TestGRPCProbe(t *testing.T) {
@@ -71,6 +61,14 @@ func TestGRPCProbe(t *testing.T) {
 	secure := grpcHealthServer(t, &pki.valid, true)
 	selfSigned := grpcHealthServer(t, &pki.selfSigned, true)
 	noHealth := grpcHealthServer(t, nil, false)
+	h1 := httptest.NewServer(http.NotFoundHandler()) // HTTP/1.1 only, as net/http serves cleartext
+	t.Cleanup(h1.Close)
+	http1 := strings.TrimPrefix(h1.URL, "http://")
+	// A TLS terminator's answer to a cleartext hello: a fatal alert record.
+	tlsAlert := tcpServer(t, nil, func(c net.Conn) {
+		c.Read(make([]byte, 64))
+		c.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46})
+	})
 	hanging, _ := testkit.BlackHole(t)
 	closed := testkit.ClosedAddr(t)
 	_, securePort, _ := net.SplitHostPort(secure)
@@ -95,7 +93,12 @@ func TestGRPCProbe(t *testing.T) {
 		{name: "service unknown", target: plain, grpc: config.GRPCOptions{Service: "svc.nope"}, wantType: ErrGRPCNotServing},
 		{name: "traceparent sent", target: plain, grpc: config.GRPCOptions{Service: "svc.trace"}, ctx: traced},
 		{name: "no traceparent without span", target: plain, grpc: config.GRPCOptions{Service: "svc.trace"}, wantType: ErrOther},
-		{name: "health not implemented", target: noHealth, wantType: ErrOther},
+		// The wire values are spelled out: they are part of the fixed error.type set.
+		{name: "health not implemented", target: noHealth, wantType: "grpc_unimplemented"},
+		{name: "HTTP/1.1 port", target: http1, wantType: "grpc_protocol_mismatch", wantMsg: "HTTP/1"},
+		{name: "plaintext to a TLS port", target: secure, wantType: "grpc_protocol_mismatch", wantMsg: "TLS"},
+		{name: "plaintext to a TLS port that alerts", target: tlsAlert, wantType: "grpc_protocol_mismatch", wantMsg: "answered in TLS"},
+		{name: "TLS to a plaintext port", target: plain, grpc: config.GRPCOptions{UseTLS: true}, tls: ca, wantType: ErrTLS},
 		{name: "closed port", target: closed, wantType: ErrConnectionRefused},
 		{name: "hanging server", target: hanging, timeout: 200 * time.Millisecond, wantType: ErrTimeout},
 		{name: "empty target", target: "", wantType: ErrOther},
@@ -113,7 +116,7 @@ func TestGRPCProbe(t *testing.T) {
 		return tableCase{name: tc.name, address: tc.address, ctx: tc.ctx, wantType: tc.wantType,
 			check: config.Check{Type: config.TypeGRPC, Target: tc.target, Timeout: tc.timeout, GRPC: tc.grpc, TLS: tc.tls}}
 	}, func(t *testing.T, tc row, check *config.Check, res Result) {
-		if tc.wantMsg != "" && res.Message != tc.wantMsg {
+		if tc.wantMsg != "" && res.Message != tc.wantMsg && (tc.wantType == "" || !strings.Contains(res.Message, tc.wantMsg)) {
 			t.Errorf("message %q, want %q", res.Message, tc.wantMsg)
 		}
 		if !strings.HasPrefix(res.Message, "gRPC health of ") {

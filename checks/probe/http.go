@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -20,9 +22,6 @@ import (
 )
 
 const (
-	// maxBodyBytes caps how much of a response body a run reads, so an
-	// endless or huge body costs bounded memory and time.
-	maxBodyBytes = 10 << 20
 	// maxHeaderBytes caps the response header block.
 	maxHeaderBytes = 1 << 20
 	// userAgent identifies probes in target logs unless a check sets its own.
@@ -74,15 +73,28 @@ func doHTTP(ctx context.Context, t Target, res *Result, rec *recorder) (string, 
 	}
 	defer resp.Body.Close()
 	res.StatusCode = resp.StatusCode
+	res.ProtocolVersion = protocolVersion(resp)
+	span := trace.SpanFromContext(ctx)
+	if span.IsRecording() {
+		span.SetAttributes(semconv.NetworkProtocolVersion(res.ProtocolVersion))
+	}
 	if d, ok := parseServerTiming(strings.Join(resp.Header.Values("Server-Timing"), ", ")); ok {
 		res.ServerTiming, res.HasServerTiming = d, true
 	}
 	certErr := checkCert(res, resp.TLS, c.TLS.MinDaysLeft)
 
-	// The body is read even when no regexp needs it: the transfer phase is
-	// part of what a heartbeat measures.
-	keep := len(opts.BodyMatches)+len(opts.BodyNotMatches) > 0
-	n, data, err := readBody(resp.Body, keep, resp.ContentLength)
+	// The whole body is read even when no regexp needs it: the transfer
+	// phase is part of what a heartbeat measures. Only the regexps' share
+	// is kept; the timeout bounds the rest.
+	var keep int64
+	if len(opts.BodyMatches)+len(opts.BodyNotMatches) > 0 {
+		keep = opts.MaxBodyBytes
+	}
+	body, err := readBody(resp.Body, keep, resp.ContentLength)
+	res.BodyBytes = body.n
+	if span.IsRecording() {
+		span.SetAttributes(semconv.HTTPResponseBodySize(int(body.n)))
+	}
 	if err != nil {
 		// The transfer phase stays open: finish closes it and names it in
 		// a timeout's reason.
@@ -92,19 +104,52 @@ func doHTTP(ctx context.Context, t Target, res *Result, rec *recorder) (string, 
 	if err := checkStatus(resp.StatusCode, opts.ValidStatusCodes); err != nil {
 		return "", err
 	}
-	if n > maxBodyBytes {
-		return "", failf(ErrBodyTooLarge, "response body exceeds %d bytes", maxBodyBytes)
-	}
-	if err := checkHeaders(resp.Header, opts.HeaderMatches); err != nil {
+	if err := checkHeaders(resp.Header, opts); err != nil {
 		return "", err
 	}
-	if err := checkBody(data, opts); err != nil {
+	if err := checkBody(body, opts); err != nil {
 		return "", err
+	}
+	if err := checkSSL(resp.TLS != nil, opts); err != nil {
+		return "", err
+	}
+	if opts.Version == config.HTTPVersion2 && resp.ProtoMajor != 2 {
+		// A TLS server that negotiates no ALPN protocol gets HTTP/1.1.
+		return "", failf(ErrHTTPVersion, "server answered over HTTP/%s; http.version is 2", res.ProtocolVersion)
 	}
 	if certErr != nil {
 		return "", certErr
 	}
-	return resp.Status, nil
+	// GoHeartbeat's "200 OK", then the version: one line says both.
+	return resp.Status + " over HTTP/" + res.ProtocolVersion, nil
+}
+
+// protocolVersion is the response's HTTP version as network.protocol.version
+// spells it: "1.0", "1.1", "2".
+func protocolVersion(resp *http.Response) string {
+	if resp.ProtoMajor >= 2 && resp.ProtoMinor == 0 {
+		return strconv.Itoa(resp.ProtoMajor)
+	}
+	return strconv.Itoa(resp.ProtoMajor) + "." + strconv.Itoa(resp.ProtoMinor)
+}
+
+// protocols is what the transport may speak for an http.version: by
+// default h2 and http/1.1 offered by ALPN over TLS, as Go's default
+// transport does, and HTTP/1.1 in cleartext.
+func protocols(version string) *http.Protocols {
+	var p http.Protocols
+	switch version {
+	case config.HTTPVersion1:
+		p.SetHTTP1(true)
+	case config.HTTPVersion2:
+		// h2 over TLS; prior-knowledge h2c for http:// URLs.
+		p.SetHTTP2(true)
+		p.SetUnencryptedHTTP2(true)
+	default:
+		p.SetHTTP1(true)
+		p.SetHTTP2(true)
+	}
+	return &p
 }
 
 // newRequest builds the check's request on a copy of its parsed URL, with
@@ -150,9 +195,16 @@ func newHTTPClient(ctx context.Context, t Target, tlsCfg *tls.Config) (*http.Cli
 		override, to = t.Check.Server.String(), t.Address.String()
 	}
 	deadline, hasDeadline := ctx.Deadline()
-	var d net.Dialer
+	d := netDialer{t.Check.Dial}
+	opts := t.Check.HTTP
+	// Without proxy_url there is none: a sidecar probes the mesh directly,
+	// never through the environment's HTTP_PROXY.
+	var proxy func(*http.Request) (*url.URL, error)
+	if opts.ProxyURL != nil {
+		proxy = http.ProxyURL(opts.ProxyURL.URL())
+	}
 	transport := &http.Transport{
-		Proxy: nil, // a sidecar probes the mesh directly, not via HTTP_PROXY
+		Proxy: proxy,
 		DialContext: func(dctx context.Context, network, addr string) (net.Conn, error) {
 			if override != "" && addr == override {
 				addr = to
@@ -168,8 +220,8 @@ func newHTTPClient(ctx context.Context, t Target, tlsCfg *tls.Config) (*http.Cli
 		TLSClientConfig:        tlsCfg,
 		DisableKeepAlives:      true,
 		MaxResponseHeaderBytes: maxHeaderBytes,
+		Protocols:              protocols(opts.Version),
 	}
-	opts := t.Check.HTTP
 	client := &http.Client{
 		Transport: transport,
 		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
@@ -208,45 +260,60 @@ func httpTrace(rec *recorder) *httptrace.ClientTrace {
 	return tr
 }
 
-// readBody reads at most maxBodyBytes+1 bytes (so oversize is detectable),
-// keeping them only when keep is set. sizeHint is the Content-Length (-1 when
-// unknown).
-func readBody(r io.Reader, keep bool, sizeHint int64) (int64, []byte, error) {
-	lr := io.LimitReader(r, maxBodyBytes+1)
-	if !keep {
-		n, err := io.Copy(io.Discard, lr)
-		return n, nil, err
+// body is what a run read of a response body.
+type body struct {
+	n    int64  // bytes read: the whole body
+	kept []byte // its first bytes, up to the limit readBody was given
+}
+
+// truncated reports whether the body was longer than what was kept.
+func (b body) truncated() bool { return b.n > int64(len(b.kept)) }
+
+// readBody reads r to the end, keeping its first keep bytes (none when keep
+// is 0). sizeHint is the Content-Length (-1 when unknown).
+func readBody(r io.Reader, keep, sizeHint int64) (body, error) {
+	var b body
+	if keep > 0 {
+		var err error
+		b.kept, err = readPrefix(io.LimitReader(r, keep), keep, sizeHint)
+		b.n = int64(len(b.kept))
+		if err != nil {
+			return b, err
+		}
 	}
-	// Fixed chunks joined once at the end: an oversized body costs at most
-	// maxBodyBytes of chunks and is dropped before any copy, where growing
-	// one slice would allocate about three times the body.
+	rest, err := io.Copy(io.Discard, r)
+	b.n += rest
+	return b, err
+}
+
+// readPrefix reads r, which holds at most limit bytes, to its end.
+func readPrefix(r io.Reader, limit, sizeHint int64) ([]byte, error) {
+	// Fixed chunks joined once at the end: growing one slice would
+	// allocate about three times the body.
 	chunkSize := 64 << 10
-	if sizeHint >= 0 && sizeHint <= maxBodyBytes {
+	if sizeHint >= 0 && sizeHint < limit {
 		chunkSize = int(sizeHint) + 1 // one chunk; +1 sees the EOF
 	}
 	var (
 		chunks [][]byte
-		n      int64
+		n      int
 	)
 	for {
-		chunk := make([]byte, chunkSize)
-		m, err := fill(lr, chunk)
-		n += int64(m)
+		chunk := make([]byte, min(int64(chunkSize), max(limit-int64(n), 1)))
+		m, err := fill(r, chunk)
+		n += m
 		chunks = append(chunks, chunk[:m])
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return n, nil, err
+			return nil, err
 		}
 	}
-	if n > maxBodyBytes {
-		return n, nil, nil
-	}
 	if len(chunks) == 1 {
-		return n, chunks[0], nil
+		return chunks[0], nil
 	}
-	return n, bytes.Join(chunks, nil), nil
+	return bytes.Join(chunks, nil), nil
 }
 
 // fill reads into buf until it is full or r fails; unlike io.ReadFull it
@@ -276,10 +343,10 @@ func checkStatus(code int, valid []int) error {
 	return nil
 }
 
-// checkHeaders applies header_matches; reasons name the header and the
-// pattern, never the value (it may be a cookie or token).
-func checkHeaders(h http.Header, matches []config.HeaderMatch) error {
-	for _, m := range matches {
+// checkHeaders applies header_matches and header_not_matches; reasons name
+// the header and the pattern, never the value (it may be a cookie or token).
+func checkHeaders(h http.Header, opts config.HTTPOptions) error {
+	for _, m := range opts.HeaderMatches {
 		values := h.Values(m.Header)
 		if len(values) == 0 {
 			return failf(ErrHeaderMismatch, "header %s missing", m.Header)
@@ -291,19 +358,42 @@ func checkHeaders(h http.Header, matches []config.HeaderMatch) error {
 			return failf(ErrHeaderMismatch, "header %s does not match %q", m.Header, m.Regexp.String())
 		}
 	}
+	for _, m := range opts.HeaderNotMatches {
+		// An absent header matches nothing, as body_not_matches on an empty body.
+		if m.Regexp != nil && slices.ContainsFunc(h.Values(m.Header), m.Regexp.MatchString) {
+			return failf(ErrHeaderMismatch, "header %s matches %q", m.Header, m.Regexp.String())
+		}
+	}
 	return nil
 }
 
-func checkBody(data []byte, opts config.HTTPOptions) error {
+// checkBody applies the body regexps to the kept part of the body; a
+// mismatch says when the body was longer than max_body_bytes.
+func checkBody(b body, opts config.HTTPOptions) error {
 	for _, re := range opts.BodyMatches {
-		if re != nil && !re.Match(data) {
+		if re != nil && !re.Match(b.kept) {
+			if b.truncated() {
+				return failf(ErrBodyMismatch, "body does not match %q in its first %d bytes (max_body_bytes; the body has %d)",
+					re.String(), len(b.kept), b.n)
+			}
 			return failf(ErrBodyMismatch, "body does not match %q", re.String())
 		}
 	}
 	for _, re := range opts.BodyNotMatches {
-		if re != nil && re.Match(data) {
+		if re != nil && re.Match(b.kept) {
 			return failf(ErrBodyMismatch, "body matches %q", re.String())
 		}
+	}
+	return nil
+}
+
+// checkSSL applies fail_if_ssl and fail_if_not_ssl to the final response.
+func checkSSL(overTLS bool, opts config.HTTPOptions) error {
+	switch {
+	case overTLS && opts.FailIfSSL:
+		return failf(ErrTLS, "response came over TLS (fail_if_ssl)")
+	case !overTLS && opts.FailIfNotSSL:
+		return failf(ErrTLS, "response came over plain HTTP (fail_if_not_ssl)")
 	}
 	return nil
 }

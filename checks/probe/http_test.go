@@ -130,14 +130,28 @@ func testMux() *http.ServeMux {
 	return mux
 }
 
-// newTestServer starts an httptest server (TLS when cert is non-nil) that
-// keeps handshake noise out of the test log.
+// newTestServer starts an httptest server of testMux (TLS when cert is
+// non-nil).
 func newTestServer(t *testing.T, cert *tls.Certificate) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(testMux())
+	return startTestServer(t, testMux(), cert, nil)
+}
+
+// startTestServer starts an httptest server for h that keeps handshake
+// noise out of the test log: over TLS with cert when it is non-nil, set up
+// by tune (when not nil) before it starts.
+func startTestServer(t *testing.T, h http.Handler, cert *tls.Certificate, tune func(*httptest.Server)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if tune != nil {
+		tune(srv)
+	}
 	if cert != nil {
-		srv.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
+		if srv.TLS == nil {
+			srv.TLS = &tls.Config{}
+		}
+		srv.TLS.Certificates = []tls.Certificate{*cert}
 		srv.StartTLS()
 	} else {
 		srv.Start()
@@ -176,7 +190,7 @@ func TestHTTPProbe(t *testing.T) {
 	tests := []row{
 		// GoHeartbeat's cases.
 		{name: "GoHeartbeat URL success", target: plain.URL + "/ok", verify: func(t *testing.T, res Result) {
-			if want := plain.URL + "/ok: 200 OK"; res.Message != want {
+			if want := plain.URL + "/ok: 200 OK over HTTP/1.1"; res.Message != want {
 				t.Errorf("message %q, want %q", res.Message, want)
 			}
 			if res.StatusCode != 200 || !peerIs(res, plainPort) {
@@ -273,9 +287,9 @@ func TestHTTPProbe(t *testing.T) {
 		{name: "truncated body", target: plain.URL + "/truncated", wantType: ErrConnectionReset},
 		{name: "truncated body kept for regexp", target: plain.URL + "/truncated",
 			http: config.HTTPOptions{BodyMatches: []*regexp.Regexp{re("^0123")}}, wantType: ErrConnectionReset},
-		{name: "infinite body", target: plain.URL + "/infinite", timeout: 10 * time.Second, wantType: ErrBodyTooLarge},
-		{name: "infinite body kept for regexp", target: plain.URL + "/infinite", timeout: 10 * time.Second,
-			http: config.HTTPOptions{BodyMatches: []*regexp.Regexp{re("x")}}, wantType: ErrBodyTooLarge},
+		{name: "infinite body", target: plain.URL + "/infinite", timeout: 300 * time.Millisecond, wantType: ErrTimeout},
+		{name: "infinite body kept for regexp", target: plain.URL + "/infinite", timeout: 300 * time.Millisecond,
+			http: config.HTTPOptions{BodyMatches: []*regexp.Regexp{re("x")}}, wantType: ErrTimeout},
 		{name: "body stalls", target: plain.URL + "/stall", timeout: 200 * time.Millisecond, wantType: ErrTimeout,
 			verify: func(t *testing.T, res Result) {
 				if !strings.Contains(res.Reason, "during "+PhaseTransfer) || res.StatusCode != 200 {
@@ -348,8 +362,9 @@ func wantStatus(code int) func(*testing.T, Result) {
 	}
 }
 
-// TestHTTPInfiniteBodyMemory pins that an endless body costs bounded memory:
-// discarded when no regexp needs it, capped at maxBodyBytes when one does.
+// TestHTTPInfiniteBodyMemory pins that an endless body costs bounded memory
+// until the timeout ends the run: discarded when no regexp needs it, its
+// first max_body_bytes kept when one does.
 func TestHTTPInfiniteBodyMemory(t *testing.T) {
 	testkit.CheckLeaks(t)
 	srv := newTestServer(t, nil)
@@ -359,19 +374,22 @@ func TestHTTPInfiniteBodyMemory(t *testing.T) {
 		maxAlloc uint64
 	}{
 		{"discarded", config.HTTPOptions{}, 4 << 20},
-		{"kept", config.HTTPOptions{BodyMatches: []*regexp.Regexp{regexp.MustCompile("x")}}, 3 * maxBodyBytes},
+		{"kept", config.HTTPOptions{BodyMatches: []*regexp.Regexp{regexp.MustCompile("x")}}, 3 * config.DefaultMaxBodyBytes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			check := newCheck(config.Check{Type: config.TypeHTTP, Target: srv.URL + "/infinite", Timeout: 10 * time.Second, HTTP: tc.opts})
+			check := newCheck(config.Check{Type: config.TypeHTTP, Target: srv.URL + "/infinite", Timeout: 2 * time.Second, HTTP: tc.opts})
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			res := runProbe(t, nil, Target{Check: check})
 			runtime.ReadMemStats(&after)
-			assertResult(t, res, ErrBodyTooLarge, check.Timeout)
+			assertResult(t, res, ErrTimeout, check.Timeout)
+			if res.BodyBytes <= config.DefaultMaxBodyBytes {
+				t.Fatalf("read %d bytes in %v: too few to show the limit holds", res.BodyBytes, check.Timeout)
+			}
 			// TotalAlloc also counts the server's side, which writes from
 			// one reused buffer.
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > tc.maxAlloc {
-				t.Errorf("allocated %d bytes reading an endless body, want <= %d", alloc, tc.maxAlloc)
+				t.Errorf("allocated %d bytes reading %d bytes of an endless body, want <= %d", alloc, res.BodyBytes, tc.maxAlloc)
 			}
 		})
 	}

@@ -39,6 +39,11 @@ func finish(ctx context.Context, res *Result, rec *recorder, err error) {
 		return
 	}
 	res.Success = false
+	var expired *expiredError
+	if errors.As(err, &expired) && res.CertExpiry.IsZero() {
+		// The handshake rejected the certificate before the prober saw it.
+		res.CertExpiry = expired.leaf.NotAfter
+	}
 	res.ErrorType = classify(ctx, err)
 	res.Reason = reason(err, res.ErrorType, res.Duration, running)
 }

@@ -153,6 +153,8 @@ type testPKI struct {
 	wrongHost    tls.Certificate
 	validNotAft  time.Time
 	overrideHost string // a name only the valid certificate carries
+	ca           *x509.Certificate
+	caKey        *ecdsa.PrivateKey
 }
 
 func newTestPKI(t *testing.T) *testPKI {
@@ -181,7 +183,7 @@ func newTestPKI(t *testing.T) *testPKI {
 		t.Fatal(err)
 	}
 	localhost := []net.IP{net.IPv4(127, 0, 0, 1)}
-	p := &testPKI{caFile: caFile, overrideHost: "heartbeat.test"}
+	p := &testPKI{caFile: caFile, overrideHost: "heartbeat.test", ca: ca, caKey: caKey}
 	p.validNotAft = now.Add(90 * 24 * time.Hour).Truncate(time.Second)
 	p.valid = leafCert(t, ca, caKey, "valid", []string{"localhost", p.overrideHost}, localhost, now.Add(-time.Hour), p.validNotAft)
 	p.selfSigned = leafCert(t, nil, nil, "self-signed", []string{"localhost"}, localhost, now.Add(-time.Hour), now.Add(90*24*time.Hour))
@@ -243,7 +245,7 @@ func TestRegistryCoversEveryType(t *testing.T) {
 	if got, want := len(registry()), len(config.Types()); got != want {
 		t.Errorf("registry has %d probers for %d check types", got, want)
 	}
-	for _, typ := range []string{"", "icmp", "HTTP"} {
+	for _, typ := range []string{"", "ping", "HTTP"} {
 		if _, ok := Lookup(typ); ok {
 			t.Errorf("Lookup(%q) found a prober, want none", typ)
 		}

@@ -12,11 +12,14 @@ import (
 // here, next to its own file.
 func registry() map[string]ProbeFunc {
 	return map[string]ProbeFunc{
-		config.TypeHTTP: probeHTTP,
-		config.TypeTCP:  probeTCP,
-		config.TypeTLS:  probeTLS,
-		config.TypeDNS:  probeDNS,
-		config.TypeGRPC: probeGRPC,
+		config.TypeHTTP:       probeHTTP,
+		config.TypeTCP:        probeTCP,
+		config.TypeTLS:        probeTLS,
+		config.TypeDNS:        probeDNS,
+		config.TypeGRPC:       probeGRPC,
+		config.TypeICMP:       probeICMP,
+		config.TypeMTU:        probeMTU,
+		config.TypeThroughput: probeThroughput,
 	}
 }
 

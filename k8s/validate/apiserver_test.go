@@ -129,6 +129,35 @@ func startAPIServer(t *testing.T) *applier {
 	return &applier{dyn: dyn, mapper: mapper, warn: w}
 }
 
+// dryRunAll creates objs' namespaces for real (a dry run in a namespace that
+// does not exist fails, and their Pod Security labels apply to the rest),
+// then dry-run applies every other object the API server serves.
+func dryRunAll(ctx context.Context, t *testing.T, a *applier, name string, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, u := range objs {
+		if u.GetKind() == "Namespace" {
+			if err := a.apply(ctx, u, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	applied := 0
+	for _, u := range objs {
+		if u.GetKind() == "Namespace" || slices.Contains(crdGroups, u.GroupVersionKind().Group) {
+			continue
+		}
+		if err := a.apply(ctx, u, true); err != nil {
+			t.Error(err)
+			continue
+		}
+		applied++
+	}
+	t.Logf("%s: %d objects accepted by a dry-run apply", name, applied)
+	if applied == 0 {
+		t.Fatal("nothing was applied")
+	}
+}
+
 // TestAPIServerAcceptsEveryManifest is the strongest layer: a real
 // kube-apiserver validates, defaults and admits (dry run) every rendered
 // object. HEARTBEAT_K8S_APISERVER=0 skips it.
@@ -141,35 +170,23 @@ func TestAPIServerAcceptsEveryManifest(t *testing.T) {
 
 	for _, root := range roots {
 		t.Run("render "+root, func(t *testing.T) {
-			objs := render(t, root)
-			// Namespaces are created for real: a dry run in a namespace that
-			// does not exist fails, and their Pod Security labels apply below.
-			for _, u := range objs {
-				if u.GetKind() == "Namespace" {
-					if err := a.apply(ctx, u, false); err != nil {
-						t.Fatal(err)
+			dryRunAll(ctx, t, a, root, render(t, root))
+		})
+	}
+	// Each chart render, in the namespaces of the pipeline it sends to.
+	if os.Getenv("HELM") != "" || os.Getenv("CI") == "true" {
+		pipeline := render(t, pipelineRoot)
+		for _, c := range helmCases(t) {
+			t.Run("helm "+c.name, func(t *testing.T) {
+				var namespaces []*unstructured.Unstructured
+				for _, u := range pipeline {
+					if u.GetKind() == "Namespace" {
+						namespaces = append(namespaces, u)
 					}
 				}
-			}
-			applied := 0
-			for _, u := range objs {
-				if u.GetKind() == "Namespace" {
-					continue
-				}
-				if slices.Contains(crdGroups, u.GroupVersionKind().Group) {
-					continue
-				}
-				if err := a.apply(ctx, u, true); err != nil {
-					t.Error(err)
-					continue
-				}
-				applied++
-			}
-			t.Logf("%s: %d objects accepted by a dry-run apply", root, applied)
-			if applied == 0 {
-				t.Fatal("nothing was applied")
-			}
-		})
+				dryRunAll(ctx, t, a, "helm "+c.name, append(namespaces, helmRender(t, c)...))
+			})
+		}
 	}
 
 	seen := map[string]bool{}

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +37,10 @@ const (
 	defaultShutdownTimeout = 10 * time.Second
 	defaultDrainDelay      = 0
 )
+
+// rootCAConfigMap is published into every namespace by the
+// kube-controller-manager (the cluster's CA bundle), so no render has it.
+const rootCAConfigMap = "kube-root-ca.crt"
 
 // podTemplate is one workload's pod template, with where it came from.
 type podTemplate struct {
@@ -94,6 +102,7 @@ func Lint(objs []runtime.Object) []error {
 	}
 	for _, k := range sortedKeys(s.configMaps) {
 		s.lintChecksFile(s.configMaps[k], report)
+		lintDashboard(s.configMaps[k], report)
 	}
 	for _, sm := range s.serviceMonitors {
 		s.lintServiceMonitor(sm, report)
@@ -123,6 +132,7 @@ func (s *set) lintTemplate(t podTemplate, report reporter) {
 			field := fmt.Sprintf("spec.template.spec.volumes[%s].configMap", v.Name)
 			cm, ok := s.configMaps[key(t.namespace, v.ConfigMap.Name)]
 			switch {
+			case !ok && v.ConfigMap.Name == rootCAConfigMap:
 			case !ok && (v.ConfigMap.Optional == nil || !*v.ConfigMap.Optional):
 				report(t.owner, field, "ConfigMap %s is not in the render", key(t.namespace, v.ConfigMap.Name))
 			case ok:
@@ -144,9 +154,11 @@ func (s *set) lintTemplate(t podTemplate, report reporter) {
 	if podSC == nil {
 		podSC = &corev1.PodSecurityContext{}
 	}
-	for i := range spec.Containers {
-		c := &spec.Containers[i]
-		field := fmt.Sprintf("spec.template.spec.containers[%s]", c.Name)
+	for _, pc := range podContainers(spec) {
+		c, field := pc.c, pc.field
+		if pc.init && c.Name == HeartbeatContainer && !isSidecar(c) {
+			report(t.owner, field+".restartPolicy", "must be Always: as a plain init container, heartbeat serve never exits and the app never starts")
+		}
 		lintContainerSecurity(t.owner, field, podSC, c, privilegedNS, report)
 		lintResources(t.owner, field, c, report)
 		lintProbePorts(t.owner, field, c, report)
@@ -158,6 +170,46 @@ func (s *set) lintTemplate(t podTemplate, report reporter) {
 		s.lintFluentBit(t, field, c, volumes, report)
 		s.lintArgPaths(t, field, c, volumes, report)
 	}
+}
+
+// podContainer is one container of a pod spec with its field path.
+type podContainer struct {
+	c     *corev1.Container
+	field string
+	init  bool
+}
+
+// podContainers lists the init containers (native sidecars among them), then
+// the regular containers: every check applies to both kinds.
+func podContainers(spec *corev1.PodSpec) []podContainer {
+	out := make([]podContainer, 0, len(spec.InitContainers)+len(spec.Containers))
+	for i := range spec.InitContainers {
+		c := &spec.InitContainers[i]
+		out = append(out, podContainer{c, fmt.Sprintf("spec.template.spec.initContainers[%s]", c.Name), true})
+	}
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		out = append(out, podContainer{c, fmt.Sprintf("spec.template.spec.containers[%s]", c.Name), false})
+	}
+	return out
+}
+
+// isSidecar reports a native sidecar: an init container that keeps running
+// beside the app containers.
+func isSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+// servingContainers are the containers whose ports a Service can target:
+// the regular ones and the native sidecars.
+func servingContainers(spec *corev1.PodSpec) []corev1.Container {
+	out := slices.Clone(spec.Containers)
+	for _, c := range spec.InitContainers {
+		if isSidecar(&c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func lintContainerSecurity(owner, field string, pod *corev1.PodSecurityContext, c *corev1.Container, privilegedNS bool, report reporter) {
@@ -370,6 +422,39 @@ func (s *set) lintHeartbeat(t podTemplate, field string, c *corev1.Container, vo
 	if e, ok := env["HEARTBEAT_CONFIG"]; ok {
 		s.checkMountedFile(t, field+".env[HEARTBEAT_CONFIG]", c, volumes, e.Value, true, report)
 	}
+	lintPingGroupRange(t, c, report)
+}
+
+// pingGroupRange is the sysctl that lets a process whose group is in the
+// range open ICMP datagram sockets, which the icmp checks use instead of
+// CAP_NET_RAW (the restricted profile allows no capabilities).
+const pingGroupRange = "net.ipv4.ping_group_range"
+
+// lintPingGroupRange reports a heartbeat pod whose sidecar cannot send ICMP
+// echo: the sysctl is missing, or its range leaves out the sidecar's group.
+func lintPingGroupRange(t podTemplate, c *corev1.Container, report reporter) {
+	const field = "spec.template.spec.securityContext.sysctls"
+	podSC := t.spec.Spec.SecurityContext
+	if podSC == nil {
+		podSC = &corev1.PodSecurityContext{}
+	}
+	i := slices.IndexFunc(podSC.Sysctls, func(s corev1.Sysctl) bool { return s.Name == pingGroupRange })
+	if i < 0 {
+		report(t.owner, field, "no %s: icmp checks cannot open ICMP sockets", pingGroupRange)
+		return
+	}
+	var lo, hi int64
+	if _, err := fmt.Sscanf(podSC.Sysctls[i].Value, "%d %d", &lo, &hi); err != nil || lo > hi {
+		report(t.owner, field+"["+pingGroupRange+"]", "%q is not two group ids, low then high", podSC.Sysctls[i].Value)
+		return
+	}
+	gid := podSC.RunAsGroup
+	if c.SecurityContext != nil && c.SecurityContext.RunAsGroup != nil {
+		gid = c.SecurityContext.RunAsGroup
+	}
+	if gid != nil && (*gid < lo || *gid > hi) {
+		report(t.owner, field+"["+pingGroupRange+"]", "range %d-%d leaves out the %s container's group %d", lo, hi, c.Name, *gid)
+	}
 }
 
 // checkMountedFile reports a path that no ConfigMap volume of c provides.
@@ -547,7 +632,7 @@ func (s *set) lintService(svc *corev1.Service, report reporter) {
 			continue
 		}
 		for _, t := range matched {
-			found := slices.ContainsFunc(t.spec.Spec.Containers, func(c corev1.Container) bool {
+			found := slices.ContainsFunc(servingContainers(&t.spec.Spec), func(c corev1.Container) bool {
 				return slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.Name == p.TargetPort.StrVal })
 			})
 			if !found {
@@ -590,6 +675,51 @@ func (s *set) lintServiceMonitor(sm *monitoringv1.ServiceMonitor, report reporte
 			if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == ep.Port }) {
 				report(owner, fmt.Sprintf("spec.endpoints[%d].port", i), "Service %s has no port named %q", key(svc.Namespace, svc.Name), ep.Port)
 			}
+		}
+	}
+}
+
+// dashboardLabel marks the ConfigMaps Grafana's dashboard sidecar loads.
+const dashboardLabel = "grafana_dashboard"
+
+// lintDashboard checks that a ConfigMap for Grafana's sidecar holds
+// dashboards: the sidecar skips a file it cannot parse with only a log line.
+func lintDashboard(cm *corev1.ConfigMap, report reporter) {
+	if _, ok := cm.Labels[dashboardLabel]; !ok {
+		return
+	}
+	owner := "ConfigMap " + key(cm.Namespace, cm.Name)
+	if len(cm.Data) == 0 {
+		report(owner, "data", "no dashboard, but labelled %s", dashboardLabel)
+	}
+	// The panel and query types (timeseries, stat, prometheus ...) the
+	// strict decoder checks options and targets against.
+	plugins.RegisterDefaultPlugins()
+	for _, k := range sortedKeys(cm.Data) {
+		field := "data[" + k + "]"
+		if !strings.HasSuffix(k, ".json") {
+			report(owner, field, "the sidecar loads only *.json keys")
+			continue
+		}
+		if !json.Valid([]byte(cm.Data[k])) {
+			var v any
+			report(owner, field, "not a dashboard's JSON model: %v", json.Unmarshal([]byte(cm.Data[k]), &v))
+			continue
+		}
+		// The classic JSON model is what the sidecar and Grafana's import
+		// read; dashboardv2 is the newer schema-v2 resource format.
+		//lint:ignore SA1019 the classic model is the one we ship
+		var d dashboard.Dashboard
+		err := d.UnmarshalJSONStrict([]byte(cm.Data[k]))
+		// It returns an empty cog.BuildErrors, not nil, when all is well.
+		if be, ok := err.(cog.BuildErrors); ok && len(be) == 0 {
+			err = nil
+		}
+		switch {
+		case err != nil:
+			report(owner, field, "not a complete dashboard model (Grafana's schema, strict): %v", err)
+		case d.Title == nil || *d.Title == "" || len(d.Panels) == 0:
+			report(owner, field, "a dashboard needs a title and panels")
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -57,7 +58,13 @@ func ReadObjects(path string) ([]*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	defer f.Close()
-	r := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	return DecodeObjects(f, path)
+}
+
+// DecodeObjects reads a multi-document YAML stream, such as `helm template`
+// prints; name is what errors call it.
+func DecodeObjects(in io.Reader, path string) ([]*unstructured.Unstructured, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(in))
 	var out []*unstructured.Unstructured
 	for i := 1; ; i++ {
 		doc, err := r.Read()
@@ -67,13 +74,19 @@ func ReadObjects(path string) ([]*unstructured.Unstructured, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", path, i, err)
 		}
-		m := map[string]any{}
-		if err := yaml.Unmarshal(doc, &m); err != nil {
+		// Through JSON, so numbers are int64/float64 as in Render's objects.
+		data, err := yaml.YAMLToJSON(doc)
+		if err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", path, i, err)
 		}
-		if len(m) > 0 {
-			out = append(out, &unstructured.Unstructured{Object: m})
+		if t := strings.TrimSpace(string(data)); t == "null" || t == "{}" {
+			continue
 		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(data); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", path, i, err)
+		}
+		out = append(out, u)
 	}
 }
 

@@ -37,6 +37,10 @@ var brokenCases = []brokenCase{
 	{file: "sidecar-misconfigured.yaml", offline: "is not above the sidecar's drain delay + shutdown timeout"},
 	{file: "sidecar-misconfigured.yaml", offline: "ConfigMap heartbeat/no-such-checks is not in the render"},
 	{file: "sidecar-misconfigured.yaml", offline: `no Service heartbeat/otel-gateway in the render`},
+	{file: "init-container-not-sidecar.yaml", offline: "initContainers[heartbeat].restartPolicy: must be Always"},
+	{file: "init-container-not-sidecar.yaml", offline: "range 0-0 leaves out the heartbeat container's group 65532"},
+	{file: "dashboard-not-json.yaml", offline: "data[heartbeat.json]: not a dashboard's JSON model: unexpected end of JSON input"},
+	{file: "dashboard-misspelt.yaml", offline: "Dashboard: unexpected field 'pannels'"},
 	{file: "servicemonitor-wrong-port.yaml", offline: `Service heartbeat/otel-collector has no port named "metrics"`},
 }
 
@@ -89,7 +93,8 @@ func TestRenderedManifestsPassEveryCheck(t *testing.T) {
 				"Service heartbeat/otel-collector",
 				"Service heartbeat/jaeger-collector",
 				"DaemonSet heartbeat-logging/fluent-bit",
-				"ServiceMonitor heartbeat/otel-collector",
+				"ServiceMonitor heartbeat/heartbeat-otel-collector",
+				"ConfigMap heartbeat/heartbeat-dashboard",
 				"PrometheusRule heartbeat/heartbeat",
 			}
 			if root == ".." {
