@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -102,21 +103,22 @@ func (h *history) add(r runRecord, size int) {
 	if h.recs == nil {
 		h.recs = make([]runRecord, size)
 	}
-	if h.n > 0 {
-		// Consecutive runs failing the same way share their details.
-		prev := h.recs[(h.next+len(h.recs)-1)%len(h.recs)].more
-		if r.more != nil && prev != nil && r.more.sameAs(prev) {
-			r.more = prev
-		}
-	}
 	h.recs[h.next] = r
 	h.next = (h.next + 1) % len(h.recs)
 	h.n = min(h.n+1, len(h.recs))
 }
 
-func (d *runDetail) sameAs(o *runDetail) bool {
-	return d.errType == o.errType && d.reason == o.reason && d.trace == o.trace &&
-		slices.Equal(d.figures, o.figures)
+// last returns the details of the latest record; nil when there are none.
+func (h *history) last() *runDetail {
+	if h.n == 0 {
+		return nil
+	}
+	return h.recs[(h.next+len(h.recs)-1)%len(h.recs)].more
+}
+
+// sameAs reports whether o holds d's failure and figs.
+func (d *runDetail) sameAs(o *runDetail, figs []probe.Figure) bool {
+	return d.errType == o.errType && d.reason == o.reason && d.trace == o.trace && slices.Equal(figs, o.figures)
 }
 
 // runs returns at most limit of the latest records as Runs, oldest first.
@@ -143,21 +145,66 @@ func (h *history) runs(limit int) []Run {
 // remember adds res to s's history and keeps its phases; callers hold s.mu.
 func (s *series) remember(ctx context.Context, res probe.Result, reason string, size int) {
 	rec := runRecord{start: res.Start.UnixNano(), dur: res.Duration, code: uint16(min(max(res.StatusCode, 0), 65535))}
+	var buf [6]probe.Figure
+	figs := runFigures(buf[:0], res) // on the stack until kept
+	var d runDetail
 	if !res.Success {
 		rec.outcome = OutcomeFailure
-		rec.more = &runDetail{errType: res.ErrorType, reason: reason}
+		d.errType, d.reason = res.ErrorType, reason
 		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
-			rec.more.trace = sc.TraceID()
+			d.trace = sc.TraceID()
 		}
 	}
-	if len(res.Figures) > 0 {
-		if rec.more == nil {
-			rec.more = &runDetail{}
+	if !res.Success || len(figs) > 0 {
+		// Runs alike share one detail, so a check whose every run reports
+		// the same protocol costs nothing beyond its records.
+		if prev := s.hist.last(); prev != nil && d.sameAs(prev, figs) {
+			rec.more = prev
+		} else {
+			rec.more = &runDetail{errType: d.errType, reason: d.reason, trace: d.trace, figures: slices.Clone(figs)}
 		}
-		rec.more.figures = res.Figures
 	}
 	s.hist.add(rec, size)
 	s.phases = res.Phases
+}
+
+// runFigures appends the prober's figures, then the typed figures the
+// probers report in Result (negotiated protocol, path MTU, loss,
+// throughput), so the page shows them all the same way.
+func runFigures(dst []probe.Figure, res probe.Result) []probe.Figure {
+	dst = append(dst, res.Figures...)
+	if res.ProtocolVersion != "" {
+		dst = append(dst, probe.Figure{Name: "protocol", Text: httpVersion(res.ProtocolVersion)})
+	}
+	if m := res.PathMTU; m != nil {
+		if m.MTU > 0 {
+			dst = append(dst, probe.Figure{Name: "path_mtu", Value: float64(m.MTU), Unit: "By"})
+		}
+		if m.Largest > 0 {
+			dst = append(dst, probe.Figure{Name: "largest_response", Value: float64(m.Largest), Unit: "By"})
+		}
+	}
+	if e := res.Echo; e != nil && e.Sent > 0 {
+		dst = append(dst, probe.Figure{Name: "loss", Value: e.Loss(), Unit: "1"})
+	}
+	for _, t := range res.Transfers {
+		dst = append(dst, probe.Figure{Name: t.Direction, Value: math.Round(t.BitsPerSecond()), Unit: "bit/s"})
+	}
+	return dst
+}
+
+// httpVersion names an HTTP version as "HTTP/2"; the usual ones without
+// building a string on every run.
+func httpVersion(v string) string {
+	switch v {
+	case "1.1":
+		return "HTTP/1.1"
+	case "2":
+		return "HTTP/2"
+	case "1.0":
+		return "HTTP/1.0"
+	}
+	return "HTTP/" + v
 }
 
 // rememberSkip adds a skipped run at t; callers hold s.mu.

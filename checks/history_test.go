@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"context"
 	"testing"
 	"time"
 	"unsafe"
@@ -52,16 +53,48 @@ func TestHistoryRing(t *testing.T) {
 }
 
 func TestHistorySharesRepeatedDetails(t *testing.T) {
-	var h history
+	var s series
+	fail := probe.Result{ErrorType: probe.ErrTimeout, Reason: "timed out", ProtocolVersion: "2"}
 	for range 3 {
-		h.add(runRecord{outcome: OutcomeFailure, more: &runDetail{errType: probe.ErrTimeout, reason: "timed out"}}, 4)
+		s.remember(context.Background(), fail, fail.Reason, 5)
 	}
-	if h.recs[0].more != h.recs[1].more || h.recs[1].more != h.recs[2].more {
+	if s.hist.recs[0].more != s.hist.recs[1].more || s.hist.recs[1].more != s.hist.recs[2].more {
 		t.Error("identical consecutive failures hold separate details")
 	}
-	h.add(runRecord{outcome: OutcomeFailure, more: &runDetail{errType: probe.ErrTimeout, reason: "other"}}, 4)
-	if h.recs[3].more == h.recs[2].more {
+	s.remember(context.Background(), probe.Result{ErrorType: probe.ErrTimeout, Reason: "other"}, "other", 5)
+	if s.hist.recs[3].more == s.hist.recs[2].more {
 		t.Error("a different reason shares the previous details")
+	}
+	s.remember(context.Background(), probe.Result{Success: true}, "", 5)
+	if s.hist.recs[4].more != nil {
+		t.Error("a plain success holds details")
+	}
+	runs := s.hist.runs(5)
+	if f := runs[0].Figures; len(f) != 1 || f[0] != (probe.Figure{Name: "protocol", Text: "HTTP/2"}) {
+		t.Errorf("figures %+v, want the negotiated protocol", f)
+	}
+}
+
+func TestRunFigures(t *testing.T) {
+	res := probe.Result{
+		Figures:   []probe.Figure{{Name: "own", Value: 1}},
+		PathMTU:   &probe.PathMTUStats{MTU: 1400},
+		Echo:      &probe.EchoStats{Sent: 4, Received: 3},
+		Transfers: []probe.Transfer{{Direction: "receive", Bytes: 1_000_000, Duration: time.Second}},
+	}
+	got := runFigures(nil, res)
+	want := []probe.Figure{{Name: "own", Value: 1}, {Name: "path_mtu", Value: 1400, Unit: "By"},
+		{Name: "loss", Value: 0.25, Unit: "1"}, {Name: "receive", Value: 8e6, Unit: "bit/s"}}
+	if len(got) != len(want) {
+		t.Fatalf("figures %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("figure %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if txt := figureText(got); txt != "own 1 · path_mtu 1400 B · loss 25 % · receive 8 Mbit/s" {
+		t.Errorf("page text %q", txt)
 	}
 }
 
@@ -76,5 +109,17 @@ func TestOutcomeText(t *testing.T) {
 	var o Outcome
 	if err := o.UnmarshalText([]byte("maybe")); err == nil {
 		t.Error("unknown outcome accepted")
+	}
+}
+
+// TestRememberAllocs: a passing run adds nothing to the heap, figures or
+// not, since records are values and alike runs share their details.
+func TestRememberAllocs(t *testing.T) {
+	var s series
+	for _, res := range []probe.Result{{Success: true, ProtocolVersion: "1.1"}, {Success: true}} {
+		s.remember(context.Background(), res, "", 60)
+		if n := testing.AllocsPerRun(100, func() { s.remember(context.Background(), res, "", 60) }); n != 0 {
+			t.Errorf("%+v: %v allocations per run", res, n)
+		}
 	}
 }
