@@ -340,8 +340,14 @@ func TestStatusPageInChromium(t *testing.T) {
 			if pts := len(strings.Fields(attr(lines[0], "points"))); pts != ran {
 				t.Errorf("%s: sparkline has %d points for %d runs", name, pts, ran)
 			}
-			if name == "payload" && len(find(r, func(n *html.Node) bool { return n.Data == "rect" })) < 3 {
-				t.Errorf("payload: the last run's phase bar has fewer than 3 phases")
+			if name == "payload" {
+				if len(find(r, func(n *html.Node) bool { return n.Data == "rect" })) < 3 {
+					t.Errorf("payload: the last run's phase bar has fewer than 3 phases")
+				}
+				figs := find(r, func(n *html.Node) bool { return hasClass(n, "figures") })
+				if len(figs) != 1 || figs[0].FirstChild == nil || figs[0].FirstChild.Data != "protocol HTTP/1.1" {
+					t.Errorf("payload: no negotiated protocol among the last run's figures")
+				}
 			}
 		}
 		// The failing check's failed runs link their traces.
