@@ -33,7 +33,7 @@ run: build
 	./$(BIN) serve --config deploy/run.yaml
 
 ## test: every test CI runs
-test: lint unit fuzz e2e deploy-test soak-ci
+test: lint unit fuzz e2e status-browser deploy-test soak-ci
 
 # The network lab tests measure rates and losses through real namespaces: they
 # run on their own, one package at a time, so the other packages' tests do not
@@ -61,8 +61,16 @@ lint: $(STATICCHECK)
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	$(GO) vet -tags browser .
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags e2e ./e2e/...
+	$(STATICCHECK) -tags browser .
+
+.PHONY: status-browser
+## status-browser: /status in headless Chromium against three sidecars on 127.0.0.2-4; screenshots in bin/status-*.png
+status-browser:
+	@bash -c 'source scripts/lib.sh && need_apt chromium fonts-liberation'
+	$(GO) test -tags browser -count=1 -run '^TestStatusPageInChromium$$' -v .
 
 ## fuzz: each fuzzer for a bounded number of executions beyond its corpus
 fuzz:
@@ -76,6 +84,12 @@ bench: build
 	bash scripts/bench.sh
 	bash scripts/bench-scheduler.sh
 	$(GO) run ./bench/meshsim
+	$(MAKE) --no-print-directory bench-status
+
+.PHONY: bench-status
+## bench-status: the /status history's memory and the page's render time at 10,000 checks
+bench-status:
+	$(GO) test -run '^$$' -bench '^BenchmarkStatus(HistoryMemory|Page)$$' -benchtime 5x -count 3 ./checks
 
 ## bench-scheduler: 1,000 and 10,000 HTTP checks beside blackbox_exporter
 bench-scheduler: build

@@ -156,6 +156,8 @@ type serveOptions struct {
 	syslogAddr      string
 	maxConcurrent   int
 	peersResolver   string
+	statusHistory   int
+	traceURL        string
 }
 
 // defaultConfigPath is where GoHeartbeat kept its checks; used when it exists and --config is not given.
@@ -195,11 +197,17 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.syslogAddr, "syslog-addr", "", `where check alerts go: "" for the local syslog (/dev/log), udp://host:port, tcp://host:port, unix:///path, or none`)
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-checks", checks.DefaultMaxConcurrent, "probes allowed in flight at once, across all checks")
 	peersResolverFlag(fs, &o.peersResolver)
+	fs.IntVar(&o.statusHistory, "status-history", checks.DefaultStatusHistory, "runs of each check /status keeps and shows")
+	fs.StringVar(&o.traceURL, "trace-url", "", "link failed runs on /status to a trace UI: a URL with "+checks.TraceIDPlaceholder+", e.g. http://jaeger:16686/trace/"+checks.TraceIDPlaceholder)
 	if code, ok := parse(fs, args, stderr); !ok {
 		return code
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		fmt.Fprintln(stderr, "heartbeat serve: --tls-cert and --tls-key go together")
+		return exitUsage
+	}
+	if err := (checks.PageOptions{TraceURL: o.traceURL}).Validate(); err != nil {
+		fmt.Fprintln(stderr, "heartbeat serve: --trace-url:", err)
 		return exitUsage
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
@@ -274,7 +282,12 @@ func servePayload(ctx context.Context, o serveOptions, tel *telemetry.Providers,
 		return time.Time{}, err
 	}
 	defer stopChecks()
-	ps.Handle("/status", runner.StatusHandler())
+	status, err := runner.StatusPage(checks.PageOptions{TraceURL: o.traceURL})
+	if err != nil {
+		_ = ln.Close()
+		return time.Time{}, fmt.Errorf("%w: --trace-url: %w", errUsage, err)
+	}
+	ps.Handle("/status", status)
 	srv := payload.NewHTTPServer(ps, tlsConfig, logger)
 	errc := make(chan error, 2)
 	go func() {
@@ -421,6 +434,7 @@ func startChecks(ctx context.Context, o serveOptions, tel *telemetry.Providers, 
 		Propagator:     tel.Propagator,
 		Logger:         logger,
 		MaxConcurrent:  o.maxConcurrent,
+		StatusHistory:  o.statusHistory,
 		Syslog:         syslog.Config{Addr: o.syslogAddr},
 		MeshIdentity:   self,
 		PeersResolver:  o.peersResolver,

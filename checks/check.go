@@ -141,6 +141,8 @@ type series struct {
 	runsSkip metric.MeasurementOption // made on the first skip: most checks never skip
 	failOpts []cachedFail
 	st       SeriesStatus
+	hist     history
+	phases   []probe.PhaseTiming // the last run's
 }
 
 func newSeries(c *check, address netip.AddrPort, role mesh.Role) *series {

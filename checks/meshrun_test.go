@@ -59,7 +59,7 @@ func (p *meshProber) targets() []probe.Target {
 	return slices.Clone(p.probes)
 }
 
-func meshMembers(n int) ([]netip.Addr, []string) {
+func loopbackMembers(n int) ([]netip.Addr, []string) {
 	var ips []netip.Addr
 	var strs []string
 	for i := range n {
@@ -85,7 +85,7 @@ func runMeshOnce(h *harness, c config.Check) {
 
 func TestMeshRunProbesRingAndSweep(t *testing.T) {
 	const name = "peers.heartbeat.test"
-	ips, strs := meshMembers(8)
+	ips, strs := loopbackMembers(8)
 	d := startPeerDNS(t, name, strs...)
 	p := &meshProber{hold: 20 * time.Millisecond}
 	self := mesh.Identity{Addrs: []netip.Addr{ips[2]}, Node: "node-a"}
@@ -144,7 +144,7 @@ func TestMeshRunProbesRingAndSweep(t *testing.T) {
 
 func TestMeshRunOutsideTheAnswer(t *testing.T) {
 	const name = "peers.heartbeat.test"
-	ips, strs := meshMembers(8)
+	ips, strs := loopbackMembers(8)
 	d := startPeerDNS(t, name, strs...)
 	p := &meshProber{}
 	outsider := netip.MustParseAddr("127.0.0.99")
@@ -165,7 +165,7 @@ func TestMeshRunOutsideTheAnswer(t *testing.T) {
 
 func TestMeshRunSpreadsProbes(t *testing.T) {
 	const name = "peers.heartbeat.test"
-	ips, strs := meshMembers(8)
+	ips, strs := loopbackMembers(8)
 	d := startPeerDNS(t, name, strs...)
 	p := &meshProber{}
 	h := newHarness(t, func(s *Settings) { s.MeshIdentity = mesh.Identity{Addrs: []netip.Addr{ips[0]}} }, p.probe)
@@ -184,7 +184,7 @@ func TestMeshRunSpreadsProbes(t *testing.T) {
 }
 
 func TestRunOnceMesh(t *testing.T) {
-	ips, strs := meshMembers(6)
+	ips, strs := loopbackMembers(6)
 	d := startPeerDNS(t, "peers.heartbeat.test", strs...)
 	p := &meshProber{}
 	h := newHarness(t, func(s *Settings) { s.MeshIdentity = mesh.Identity{Addrs: []netip.Addr{ips[0]}} }, p.probe)
@@ -210,7 +210,7 @@ func TestRunOnceMesh(t *testing.T) {
 
 func TestMeshSweepFailureNamesThePeer(t *testing.T) {
 	const name = "peers.heartbeat.test"
-	ips, strs := meshMembers(8)
+	ips, strs := loopbackMembers(8)
 	d := startPeerDNS(t, name, strs...)
 	self := ips[0]
 	c := meshCheck(name)
@@ -245,7 +245,7 @@ func TestMeshSweepFailureNamesThePeer(t *testing.T) {
 
 func TestMeshRunKeepsProbingThroughADNSOutage(t *testing.T) {
 	const name = "peers.heartbeat.test"
-	ips, strs := meshMembers(8)
+	ips, strs := loopbackMembers(8)
 	d := startPeerDNS(t, name, strs...)
 	p := &meshProber{}
 	h := newHarness(t, func(s *Settings) { s.MeshIdentity = mesh.Identity{Addrs: []netip.Addr{ips[0]}} }, p.probe)
@@ -276,7 +276,7 @@ func TestMeshRunKeepsProbingThroughADNSOutage(t *testing.T) {
 
 func TestMeshRunThroughputOneAtATime(t *testing.T) {
 	const name = "peers.heartbeat.test"
-	ips, strs := meshMembers(8)
+	ips, strs := loopbackMembers(8)
 	d := startPeerDNS(t, name, strs...)
 	p := &meshProber{hold: 20 * time.Millisecond}
 	h := newHarness(t, func(s *Settings) { s.MeshIdentity, s.MaxConcurrent = mesh.Identity{Addrs: []netip.Addr{ips[0]}}, 8 }, p.probe)

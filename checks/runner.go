@@ -62,12 +62,17 @@ type Settings struct {
 	// resolves the members of each_address and mesh checks instead of the
 	// system resolver.
 	PeersResolver string
+	// StatusHistory is how many runs each series keeps for /status; 0 means DefaultStatusHistory.
+	StatusHistory int
 }
 
 // Validate reports settings New cannot use.
 func (s *Settings) Validate() error {
 	if s.MaxConcurrent < 0 {
 		return fmt.Errorf("%w: max concurrent checks %d must not be negative", ErrInvalidSettings, s.MaxConcurrent)
+	}
+	if s.StatusHistory < 0 || s.StatusHistory > MaxStatusHistory {
+		return fmt.Errorf("%w: status history %d must be between 0 (the default, %d) and %d", ErrInvalidSettings, s.StatusHistory, DefaultStatusHistory, MaxStatusHistory)
 	}
 	if err := s.Syslog.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSettings, err)
@@ -92,6 +97,7 @@ type Runner struct {
 	quiet  bool           // RunOnce: no alerts, only results
 	self   mesh.Identity
 	from   string // self as mesh probes name it
+	keep   int    // runs of history per series
 
 	sem       chan struct{}
 	exclusive chan struct{} // one slot for the checks whose runs must not overlap
@@ -139,6 +145,9 @@ func New(s Settings) (*Runner, error) {
 	if s.MaxConcurrent == 0 {
 		s.MaxConcurrent = DefaultMaxConcurrent
 	}
+	if s.StatusHistory == 0 {
+		s.StatusHistory = DefaultStatusHistory
+	}
 	meter := s.MeterProvider.Meter(scopeName, metric.WithSchemaURL(semconv.SchemaURL))
 	inst, err := newInstruments(meter)
 	if err != nil {
@@ -150,6 +159,7 @@ func New(s Settings) (*Runner, error) {
 		events:    s.LoggerProvider.Logger(scopeName, otellog.WithSchemaURL(semconv.SchemaURL)),
 		prop:      s.Propagator,
 		inst:      inst,
+		keep:      s.StatusHistory,
 		sem:       make(chan struct{}, s.MaxConcurrent),
 		exclusive: make(chan struct{}, 1),
 		probers:   probe.Lookup,
@@ -427,6 +437,7 @@ func (r *Runner) record(ctx context.Context, s *series, res probe.Result) {
 		s.st.LastErrorType = res.ErrorType
 		s.st.LastErrorAt = res.Start
 	}
+	s.remember(ctx, res, s.st.LastError, r.keep)
 	st := s.st
 	s.mu.Unlock()
 

@@ -142,6 +142,7 @@ func (r *Runner) dispatch(ctx context.Context, c *check, due time.Time) {
 	if !c.running.CompareAndSwap(false, true) {
 		c.main.mu.Lock()
 		c.main.st.Skipped++
+		c.main.rememberSkip(due, r.keep)
 		opt := c.main.skipOpt()
 		c.main.mu.Unlock()
 		r.inst.runs.Add(ctx, 1, opt)

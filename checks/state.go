@@ -93,6 +93,12 @@ type SeriesStatus struct {
 	// The last throughput run's rates, download and upload.
 	ReceiveBitsPerSecond  float64 `json:"receive_bits_per_second,omitempty"`
 	TransmitBitsPerSecond float64 `json:"transmit_bits_per_second,omitempty"`
+	// Uptime is the share of the retained runs that passed (skipped runs left out); absent before the first run.
+	Uptime *float64 `json:"uptime,omitempty"`
+	// LastPhases is the last run's phase breakdown, in order.
+	LastPhases []Phase `json:"last_phases,omitempty"`
+	// History is the latest runs, oldest first, at most --status-history of them.
+	History []Run `json:"history,omitempty"`
 }
 
 // transition is what one run did to a series' State.

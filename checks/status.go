@@ -2,9 +2,11 @@ package checks
 
 import (
 	"encoding/json"
-	"html/template"
+	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,6 +17,9 @@ type CheckStatus struct {
 	Type     string `json:"type"`
 	Target   string `json:"target"` // secrets redacted
 	Interval string `json:"interval"`
+	// FailureThreshold and SuccessThreshold are the consecutive runs that turn the state down and up.
+	FailureThreshold int `json:"failure_threshold"`
+	SuccessThreshold int `json:"success_threshold"`
 	SeriesStatus
 	// Addresses has one entry per address of an each_address check, whose own fields describe the resolution.
 	Addresses []SeriesStatus `json:"addresses,omitempty"`
@@ -31,30 +36,142 @@ type MeshStatus struct {
 	Counted  bool   `json:"counted"` // self is in the answer
 }
 
-// Status returns every check's state, in file order.
-func (r *Runner) Status() []CheckStatus {
-	list := r.snapshot()
-	out := make([]CheckStatus, 0, len(list))
-	for _, c := range list {
-		cs := CheckStatus{Name: c.cfg.Name, Type: c.cfg.Type, Target: c.display, Interval: c.cfg.Interval.String()}
-		for i, s := range c.allSeries() {
-			if i == 0 {
-				cs.SeriesStatus = s.status().inUTC()
-			} else {
-				cs.Addresses = append(cs.Addresses, s.status().inUTC())
-			}
-		}
-		if v := c.view.Load(); v != nil {
-			cs.Mesh = &MeshStatus{Mode: c.cfg.Peers.Mode.String(), Members: v.Members(), ViewHash: v.Hash(),
-				Self: v.Self().String(), Counted: v.Counted()}
-		}
-		out = append(out, cs)
-	}
+// StatusDocument is the /status JSON document; status.schema.json describes it.
+type StatusDocument struct {
+	Checks []CheckStatus `json:"checks"`
+}
+
+// Status returns every check's state with its whole retained history, in file order.
+func (r *Runner) Status() []CheckStatus { return r.status(statusQuery{history: r.keep}) }
+
+// status returns the checks q selects, in file order, each series with at most q.history runs.
+func (r *Runner) status(q statusQuery) []CheckStatus {
+	out, _ := r.statusOf(q)
 	return out
 }
 
-// StatusHandler serves every check's state as JSON, or as a page to clients that accept text/html.
+// statusOf is status with the check behind each entry.
+func (r *Runner) statusOf(q statusQuery) ([]CheckStatus, []*check) {
+	list := r.snapshot()
+	out := make([]CheckStatus, 0, len(list))
+	from := make([]*check, 0, len(list))
+	for _, c := range list {
+		if !q.selectsCheck(c) {
+			continue
+		}
+		cs := c.status(q.history)
+		if q.state != "" && !cs.inState(q.state) {
+			continue
+		}
+		out = append(out, cs)
+		from = append(from, c)
+	}
+	return out, from
+}
+
+// status returns the check's state with at most runs runs per series.
+func (c *check) status(runs int) CheckStatus {
+	cs := CheckStatus{Name: c.cfg.Name, Type: c.cfg.Type, Target: c.display, Interval: c.cfg.Interval.String(),
+		FailureThreshold: max(c.cfg.FailureThreshold, 1), SuccessThreshold: max(c.cfg.SuccessThreshold, 1)}
+	for i, s := range c.allSeries() {
+		if i == 0 {
+			cs.SeriesStatus = s.view(runs)
+		} else {
+			cs.Addresses = append(cs.Addresses, s.view(runs))
+		}
+	}
+	if v := c.view.Load(); v != nil {
+		cs.Mesh = &MeshStatus{Mode: c.cfg.Peers.Mode.String(), Members: v.Members(), ViewHash: v.Hash(),
+			Self: v.Self().String(), Counted: v.Counted()}
+	}
+	return cs
+}
+
+// view returns the series' state in UTC with its latest runs.
+func (s *series) view(runs int) SeriesStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st.inUTC()
+	st.History = s.hist.runs(runs)
+	st.LastPhases = s.lastPhases()
+	st.Uptime = s.hist.uptime()
+	return st
+}
+
+// inState reports whether the check or one of its addresses is in state.
+func (cs *CheckStatus) inState(state string) bool {
+	if cs.State.String() == state {
+		return true
+	}
+	for _, a := range cs.Addresses {
+		if a.State.String() == state {
+			return true
+		}
+	}
+	return false
+}
+
+// statusQuery is what the query string of /status asks for.
+type statusQuery struct {
+	name    string // case-insensitive substring of the check name
+	typ     string // check type, exactly
+	state   string // up, down or unknown: the check or one of its addresses
+	history int    // runs per series
+	limit   int    // page only: most checks drawn
+}
+
+// defaultPageChecks bounds the checks one page draws unless ?limit= asks for more.
+const defaultPageChecks = 500
+
+// parseStatusQuery reads /status's query string; every bad parameter is named in the error.
+func parseStatusQuery(v url.Values, keep int) (statusQuery, error) {
+	q := statusQuery{name: strings.TrimSpace(v.Get("name")), typ: strings.TrimSpace(v.Get("type")),
+		state: strings.TrimSpace(v.Get("state")), history: keep, limit: defaultPageChecks}
+	var problems []string
+	switch q.state {
+	case "", "up", "down", "unknown":
+	default:
+		problems = append(problems, fmt.Sprintf("state %q: want up, down or unknown", q.state))
+	}
+	num := func(key string, dst *int, hi int) {
+		s := v.Get(key)
+		if s == "" {
+			return
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			problems = append(problems, fmt.Sprintf("%s %q: want a whole number from 0", key, s))
+			return
+		}
+		*dst = min(n, hi)
+	}
+	num("history", &q.history, keep)
+	num("limit", &q.limit, int(^uint(0)>>1))
+	if len(problems) > 0 {
+		return q, fmt.Errorf("/status query: %s", strings.Join(problems, "; "))
+	}
+	return q, nil
+}
+
+func (q statusQuery) selectsCheck(c *check) bool {
+	if q.typ != "" && c.cfg.Type != q.typ {
+		return false
+	}
+	return q.name == "" || strings.Contains(strings.ToLower(c.cfg.Name), strings.ToLower(q.name))
+}
+
+// StatusHandler serves every check's state as JSON, or as the page to clients that accept text/html.
 func (r *Runner) StatusHandler() http.Handler {
+	h, _ := r.StatusPage(PageOptions{})
+	return h
+}
+
+// StatusPage is StatusHandler with the page's options.
+func (r *Runner) StatusPage(o PageOptions) (http.Handler, error) {
+	p, err := newPage(r, o)
+	if err != nil {
+		return nil, err
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -62,23 +179,22 @@ func (r *Runner) StatusHandler() http.Handler {
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		status := r.Status()
+		q, err := parseStatusQuery(req.URL.Query(), r.keep)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		if wantsHTML(req.Header.Values("Accept")) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			if err := statusPage.Execute(w, statusView{Checks: status, Now: time.Now().UTC()}); err != nil {
-				r.log.WarnContext(req.Context(), "writing /status page", "err", err)
-			}
+			p.serve(w, req, q)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
-			Checks []CheckStatus `json:"checks"`
-		}{status}); err != nil {
+		if err := enc.Encode(StatusDocument{Checks: r.status(q)}); err != nil {
 			r.log.WarnContext(req.Context(), "writing /status", "err", err)
 		}
-	})
+	}), nil
 }
 
 // wantsHTML reports whether an Accept header lists text/html (with a
@@ -99,43 +215,7 @@ func wantsHTML(accept []string) bool {
 	return false
 }
 
-type statusView struct {
-	Checks []CheckStatus
-	Now    time.Time
+// daysLeft is the whole days from now until t, negative once t has passed.
+func daysLeft(t, now time.Time) int {
+	return int(t.Sub(now).Hours() / 24)
 }
-
-var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
-	"ms": func(s Seconds) string { return time.Duration(s).Round(10 * time.Microsecond).String() },
-	"ts": func(t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return t.Format(time.RFC3339)
-	},
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>heartbeat checks</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}
-th{background:#f4f4f4}
-.up{color:#176f2c;font-weight:600}.down{color:#b00020;font-weight:600}.unknown{color:#777}
-td.addr{padding-left:2em;color:#555}
-code{font-size:90%}
-</style></head><body>
-<h1>heartbeat checks</h1>
-<p>{{len .Checks}} check{{if ne (len .Checks) 1}}s{{end}}, as of {{.Now.Format "2006-01-02 15:04:05 UTC"}}.</p>
-<table>
-<tr><th>check</th><th>type</th><th>target</th><th>state</th><th>last run</th><th>duration</th><th>result</th></tr>
-{{range .Checks}}{{$c := .}}
-<tr><td>{{.Name}}</td><td>{{.Type}}</td><td><code>{{.Target}}</code></td>
-<td class="{{.State}}">{{.State}}</td><td>{{ts .LastRun}}</td><td>{{ms .LastDuration}}</td>
-<td>{{if .LastSuccess}}{{.LastResult}}{{else if .LastError}}{{.LastErrorType}}: {{.LastError}}{{end}}</td></tr>
-{{range .Addresses}}
-<tr><td class="addr" colspan="3">{{$c.Name}} → <code>{{.Address}}</code></td>
-<td class="{{.State}}">{{.State}}</td><td>{{ts .LastRun}}</td><td>{{ms .LastDuration}}</td>
-<td>{{if .LastSuccess}}{{.LastResult}}{{else if .LastError}}{{.LastErrorType}}: {{.LastError}}{{end}}</td></tr>
-{{end}}{{end}}
-</table></body></html>
-`))

@@ -90,7 +90,7 @@ func TestStatusHandler(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 		t.Errorf("Content-Type %q for a browser, want text/html", ct)
 	}
-	for _, want := range []string{"<table>", "api", `class="up"`, `class="down"`, "status code 503, want 2xx", "http://probe:xxxxx@127.0.0.1:9/heartbeat/1"} {
+	for _, want := range []string{`<table id="checks">`, "api", `class="up"`, `class="down"`, "status code 503, want 2xx", "http://probe:xxxxx@127.0.0.1:9/heartbeat/1"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("HTML page lacks %q:\n%s", want, body)
 		}

@@ -164,6 +164,7 @@ func runChecks(args []string) error {
 	maxConc := fs.Int("max-concurrent", checks.DefaultMaxConcurrent, "global concurrency limit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run here")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end here")
+	history := fs.Int("status-history", checks.DefaultStatusHistory, "runs of history each check keeps for /status (--status-history)")
 	_ = fs.Parse(args)
 	stopCPU, err := startCPUProfile(*cpuProfile)
 	if err != nil {
@@ -197,7 +198,7 @@ func runChecks(args []string) error {
 	t := newTee()
 	r, err := checks.New(checks.Settings{
 		MeterProvider: teeProvider{MeterProvider: tel.MeterProvider, t: t}, TracerProvider: tel.TracerProvider,
-		LoggerProvider: tel.LoggerProvider, Propagator: tel.Propagator, MaxConcurrent: *maxConc,
+		LoggerProvider: tel.LoggerProvider, Propagator: tel.Propagator, MaxConcurrent: *maxConc, StatusHistory: *history,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Syslog: syslog.Config{Addr: "none"},
 	})
@@ -218,6 +219,13 @@ func runChecks(args []string) error {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	// The live heap after a collection, with the Runner (and so every
+	// check's history) still reachable: what -status-history costs.
+	runtime.GC()
+	var live runtime.MemStats
+	runtime.ReadMemStats(&live)
+	fmt.Fprintf(os.Stderr, "schedbench: live heap %.1f MB with %d runs of history per check\n", float64(live.HeapAlloc)/(1<<20), *history)
+	runtime.KeepAlive(r)
 	fmt.Fprintf(os.Stderr, "schedbench: heap in use %.1f MB, heap sys %.1f MB, stacks %.1f MB, goroutines %d, GC cycles %d\n",
 		float64(ms.HeapInuse)/(1<<20), float64(ms.HeapSys)/(1<<20), float64(ms.StackSys)/(1<<20), runtime.NumGoroutine(), ms.NumGC)
 

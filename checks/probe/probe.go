@@ -109,6 +109,8 @@ type Result struct {
 	Echo *EchoStats
 	// PathMTU is what an mtu run found; nil for other types.
 	PathMTU *PathMTUStats
+	// Figures are the other values this run measured, in reading order; /status shows them.
+	Figures []Figure
 }
 
 // EchoStats is one icmp burst: packets, replies and round-trip times.

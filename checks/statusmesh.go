@@ -1,0 +1,322 @@
+package checks
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults of MeshOptions.
+const (
+	DefaultMeshMembers = 64
+	DefaultMeshTimeout = 2 * time.Second
+	DefaultMeshWait    = time.Second
+	DefaultMeshMaxAge  = 5 * time.Second
+	// maxMemberStatus bounds one member's /status body; the fetch asks for
+	// its HTTP checks without history, about 1 KiB a check.
+	maxMemberStatus = 32 << 20
+	// maxMeshFetches bounds the fetches in flight, and so the bodies decoded at once.
+	maxMeshFetches = 8
+)
+
+// MeshOptions bounds the page's fetches of the members' /status; zero fields take the defaults.
+type MeshOptions struct {
+	// MaxMembers is the most members fetched and drawn.
+	MaxMembers int
+	// Timeout bounds each member's fetch.
+	Timeout time.Duration
+	// Wait is the longest a page waits for fetches in flight; slower members show as pending.
+	Wait time.Duration
+	// MaxAge is how long fetched results are reused before a page starts new fetches.
+	MaxAge time.Duration
+	// Client makes the fetches; nil means a client of its own that follows no proxy.
+	Client *http.Client
+}
+
+// meshMember is one sidecar of the mesh, as this one finds it in its checks.
+type meshMember struct {
+	Name string // host:port, what the checks' targets are matched against
+	Base string // scheme://host:port
+	Page string // Base + /status
+}
+
+// memberSeries lists what a check says of the members it probes: each
+// resolved address of an each_address HTTP check, or the host:port of an
+// HTTP check of a heartbeat payload path (/heartbeat/…), which only another
+// sidecar serves. The port is the member's payload port, where /status is
+// served too.
+func memberSeries(cs *CheckStatus, each func(scheme, hostport string, s *SeriesStatus)) {
+	u, err := url.Parse(cs.Target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return
+	}
+	if len(cs.Addresses) > 0 {
+		for i := range cs.Addresses {
+			if a := &cs.Addresses[i]; a.Address.IsValid() {
+				each(u.Scheme, a.Address.String(), a)
+			}
+		}
+		return
+	}
+	if !strings.HasPrefix(u.Path, "/heartbeat/") || u.Hostname() == "" {
+		return
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	each(u.Scheme, net.JoinHostPort(u.Hostname(), port), &cs.SeriesStatus)
+}
+
+// meshMembers lists the members this sidecar's checks probe, in name order.
+func meshMembers(all []CheckStatus) []meshMember {
+	seen := map[string]meshMember{}
+	for i := range all {
+		memberSeries(&all[i], func(scheme, hostport string, _ *SeriesStatus) {
+			base := scheme + "://" + hostport
+			seen[hostport] = meshMember{Name: hostport, Base: base, Page: base + "/status"}
+		})
+	}
+	out := make([]meshMember, 0, len(seen))
+	for _, m := range seen {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b meshMember) int { return compareHostPort(a.Name, b.Name) })
+	return out
+}
+
+// compareHostPort orders addresses numerically and names after them.
+func compareHostPort(a, b string) int {
+	pa, ea := netip.ParseAddrPort(a)
+	pb, eb := netip.ParseAddrPort(b)
+	switch {
+	case ea == nil && eb == nil:
+		return pa.Compare(pb)
+	case ea == nil:
+		return -1
+	case eb == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// memberResult is the last fetch of one member.
+type memberResult struct {
+	cells map[string]meshCell // by target member name; only the members drawn are kept
+	err   string
+	at    time.Time
+}
+
+// meshView fetches the members' /status concurrently and keeps the last
+// result of each, so a page waits at most Wait and never on a slow member;
+// each member has its own fetch, so a slow one does not hold back the others' refresh.
+type meshView struct {
+	o      MeshOptions
+	client *http.Client
+
+	mu      sync.Mutex
+	results map[string]memberResult  // by Base
+	pending map[string]chan struct{} // fetches in flight, closed when done
+	slots   chan struct{}            // bounds the fetches decoding at once
+}
+
+func newMeshView(o MeshOptions) *meshView {
+	o.MaxMembers = cmp.Or(o.MaxMembers, DefaultMeshMembers)
+	o.Timeout = cmp.Or(o.Timeout, DefaultMeshTimeout)
+	o.Wait = cmp.Or(o.Wait, DefaultMeshWait)
+	o.MaxAge = cmp.Or(o.MaxAge, DefaultMeshMaxAge)
+	c := o.Client
+	if c == nil {
+		// Members are addressed directly: an environment proxy would not reach pod addresses.
+		c = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, IdleConnTimeout: 30 * time.Second}}
+	}
+	// Never follow a member's redirect elsewhere.
+	cc := *c
+	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &meshView{o: o, client: &cc, results: map[string]memberResult{}, pending: map[string]chan struct{}{},
+		slots: make(chan struct{}, maxMeshFetches)}
+}
+
+// refresh starts a fetch of every member whose result is missing or older
+// than MaxAge and not already being fetched, forgets members no longer
+// listed, and returns the fetches in flight for members.
+func (v *meshView) refresh(members []meshMember, now time.Time) []chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	keep := make(map[string]bool, len(members))
+	var waits []chan struct{}
+	for _, m := range members {
+		keep[m.Base] = true
+		if done, ok := v.pending[m.Base]; ok {
+			waits = append(waits, done)
+			continue
+		}
+		if r, ok := v.results[m.Base]; ok && now.Sub(r.at) < v.o.MaxAge {
+			continue
+		}
+		done := make(chan struct{})
+		v.pending[m.Base] = done
+		waits = append(waits, done)
+		go func() {
+			v.slots <- struct{}{}
+			res := v.fetch(m, members)
+			<-v.slots
+			v.mu.Lock()
+			v.results[m.Base] = res
+			delete(v.pending, m.Base)
+			v.mu.Unlock()
+			close(done)
+		}()
+	}
+	for base := range v.results {
+		if !keep[base] {
+			delete(v.results, base) // bounded by the current members
+		}
+	}
+	return waits
+}
+
+// fetch reads one member's /status JSON, without history, within Timeout.
+func (v *meshView) fetch(m meshMember, names []meshMember) memberResult {
+	ctx, cancel := context.WithTimeout(context.Background(), v.o.Timeout)
+	defer cancel()
+	res := memberResult{at: time.Now()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.Base+"/status?history=0&type=http", nil)
+	if err != nil {
+		res.err = err.Error()
+		return res
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := v.client.Do(req)
+	if err != nil {
+		res.err = "unreachable"
+		if ctx.Err() != nil {
+			res.err = fmt.Sprintf("no answer in %s", v.o.Timeout)
+		}
+		return res
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		res.err = fmt.Sprintf("status %d", resp.StatusCode)
+		return res
+	}
+	var doc StatusDocument
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxMemberStatus)).Decode(&doc); err != nil {
+		res.err = "unreadable /status"
+		return res
+	}
+	res.cells = make(map[string]meshCell, len(names))
+	for _, t := range names {
+		if c, ok := meshCellOf(m, t, doc.Checks); ok {
+			res.cells[t.Name] = c
+		}
+	}
+	return res
+}
+
+// meshMatrix is the prober × target view the page draws.
+type meshMatrix struct {
+	Members []meshMember
+	Rows    []meshRow
+	Took    string
+	Partial bool
+}
+
+type meshRow struct {
+	Member meshMemberView
+	Cells  []meshCell
+}
+
+type meshMemberView struct {
+	meshMember
+	Error string
+}
+
+type meshCell struct {
+	Prober, Target string
+	State          string // up, down, unknown, or none when the prober reports nothing of the target
+	Text           string
+	Link           string
+}
+
+// matrix fetches (or reuses) every member's status, waiting at most Wait,
+// and draws what it has.
+func (v *meshView) matrix(ctx context.Context, members []meshMember) meshMatrix {
+	members = members[:min(len(members), v.o.MaxMembers)]
+	start := time.Now()
+	t := time.NewTimer(v.o.Wait)
+	defer t.Stop()
+wait:
+	for _, done := range v.refresh(members, start) {
+		select {
+		case <-done:
+		case <-t.C:
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	m := meshMatrix{Members: members, Took: fmtDuration(time.Since(start))}
+	v.mu.Lock()
+	results := make([]memberResult, len(members))
+	have := make([]bool, len(members))
+	for i, mb := range members {
+		results[i], have[i] = v.results[mb.Base]
+	}
+	v.mu.Unlock()
+	for i, p := range members {
+		row := meshRow{Member: meshMemberView{meshMember: p}}
+		switch {
+		case !have[i]:
+			row.Member.Error, m.Partial = "pending", true
+		case results[i].err != "":
+			row.Member.Error = results[i].err
+		}
+		for _, tg := range members {
+			c, ok := results[i].cells[tg.Name]
+			if !ok {
+				c = meshCell{Prober: p.Name, Target: tg.Name, State: "none", Link: p.Page, Text: p.Name + " → " + tg.Name + ": no data"}
+			}
+			row.Cells = append(row.Cells, c)
+		}
+		m.Rows = append(m.Rows, row)
+	}
+	return m
+}
+
+// stateRank orders states worst first, for a cell several checks cover.
+var stateRank = map[State]int{StateDown: 0, StateUnknown: 1, StateUp: 2}
+
+// meshCellOf is what prober p's checks say of target t: the worst state
+// among its checks of that member; false when none probes it.
+func meshCellOf(p, t meshMember, checks []CheckStatus) (meshCell, bool) {
+	cell := meshCell{Prober: p.Name, Target: t.Name, Link: p.Page}
+	found := false
+	var worst State
+	for i := range checks {
+		cs := &checks[i]
+		memberSeries(cs, func(_, hostport string, s *SeriesStatus) {
+			if hostport != t.Name || (found && stateRank[s.State] >= stateRank[worst]) {
+				return
+			}
+			worst, found = s.State, true
+			cell.Link = p.Page + "#check-" + cs.Name
+			cell.Text = fmt.Sprintf("%s → %s: %s (check %s, last run %s)", p.Name, t.Name, s.State, cs.Name, fmtDuration(time.Duration(s.LastDuration)))
+			if !s.LastSuccess && s.LastError != "" {
+				cell.Text += ": " + s.LastError
+			}
+		})
+	}
+	cell.State = worst.String()
+	return cell, found
+}
