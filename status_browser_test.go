@@ -33,7 +33,7 @@ import (
 
 const traceUI = "http://traces.heartbeat.test/trace/{trace_id}"
 
-// sidecar is one heartbeat serve process.
+// browserSidecar is one heartbeat serve process.
 type browserSidecar struct {
 	base string
 	cmd  *exec.Cmd
