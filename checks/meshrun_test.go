@@ -149,6 +149,16 @@ func TestMeshRunProbesRingAndSweep(t *testing.T) {
 			t.Errorf("mesh /status lacks %s, so the schema test did not cover it", want)
 		}
 	}
+	_, page := get(t, h.r.StatusHandler(), "/status", "text/html")
+	wantPage := []string{"sweep mesh: 8 members, self 127.0.0.4, view " + fmt.Sprint(ring.Hash()), `<span class="role">ring peer</span>`, `<span class="role">sweep, last peer probed</span>`}
+	for _, sp := range wantSweep {
+		wantPage = append(wantPage, `<code class="up" title="up">`+sp.Address.String()+"</code>")
+	}
+	for _, want := range wantPage {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
 	for _, cs := range h.r.Status() {
 		for _, a := range cs.Addresses {
 			roles = append(roles, fmt.Sprintf("%s:%v", a.Role, a.Address.IsValid()))

@@ -241,11 +241,21 @@ func writeRow(w pageWriter, c *pageCheck, i int, r *pageRow) {
 		w.text(c.Type)
 		w.raw("</td><td><code>")
 		w.text(c.Target)
-		w.raw("</code></td>")
+		w.raw("</code>")
+		if c.Mesh != nil {
+			writeMeshView(w, c.Mesh)
+		}
+		w.raw("</td>")
 	} else {
 		w.raw(`<td class="addr" colspan="3">→ <code>`)
 		w.text(r.Address)
-		w.raw("</code></td>")
+		w.raw("</code>")
+		if r.Role != "" {
+			w.raw(` <span class="role">`)
+			w.text(r.Role)
+			w.raw("</span>")
+		}
+		w.raw("</td>")
 	}
 	w.raw("\n<td")
 	w.attr("class", r.State)
@@ -281,6 +291,31 @@ func writeRow(w pageWriter, c *pageCheck, i int, r *pageRow) {
 		w.raw("</div>")
 	}
 	w.raw("</td>\n</tr>")
+}
+
+// writeMeshView writes what a mesh check's last resolution showed, and the
+// sweep peers of its epoch; the ring peers are the check's address rows.
+func writeMeshView(w pageWriter, m *MeshStatus) {
+	w.raw(`<div class="mesh">`)
+	w.text(m.Mode)
+	w.raw(" mesh: ")
+	w.int(m.Members)
+	w.raw(" members, self ")
+	w.text(m.Self)
+	if !m.Counted {
+		w.raw(" (not in the answer)")
+	}
+	w.raw(", view ", strconv.FormatUint(uint64(m.ViewHash), 10))
+	if len(m.SweepPeers) > 0 {
+		w.raw("; epoch ", strconv.FormatInt(m.Epoch, 10), " sweep peers:")
+		for _, p := range m.SweepPeers {
+			st := p.State.String()
+			w.raw(` <code class="`, st, `" title="`, st, `">`)
+			w.text(p.Address.String())
+			w.raw("</code>")
+		}
+	}
+	w.raw("</div>")
 }
 
 // writeMesh writes the prober × target matrix.

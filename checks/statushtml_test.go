@@ -2,6 +2,7 @@ package checks
 
 import (
 	"html/template"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -57,6 +58,9 @@ func hostileView() pageView {
 	v.Checks = []pageCheck{
 		{CheckStatus: CheckStatus{Name: hostileText, Type: "http", Target: hostileText}, Class: "failing", Rows: []pageRow{plain, row}},
 		{CheckStatus: CheckStatus{Name: "fresh", Type: "dns", Target: "example.test"}, Class: "pending", Rows: []pageRow{{State: "unknown", StateText: "unknown, no runs yet", Last: "no run yet"}}},
+		{CheckStatus: CheckStatus{Name: "mesh", Type: "http", Target: "http://peers.test:80/heartbeat/1", Mesh: &MeshStatus{Mode: "sweep", Members: 30, ViewHash: 4294967295,
+			Self: "127.0.0.4", Epoch: -3, SweepPeers: []MeshPeer{{Address: netip.MustParseAddrPort("127.0.0.9:80"), State: StateDown}, {Address: netip.MustParseAddrPort("[::1]:80")}}}},
+			Class: "failing", Rows: []pageRow{{State: "up"}, {Address: "127.0.0.5:80", Role: roleText["ring"], State: "up"}, {Address: "127.0.0.9:80", Role: hostileText, State: "down"}}},
 	}
 	for i, l := range hostileLinks {
 		m := meshMember{Name: hostileText, Page: l}

@@ -104,6 +104,7 @@ type pageCheck struct {
 type pageRow struct {
 	Label     string
 	Address   string
+	Role      string // mesh checks: what the series is, "ring peer" or "sweep, last peer probed"
 	State     string
 	StateText string
 	Strip     string // markup, drawn by strip
@@ -202,12 +203,15 @@ func rank(cs *CheckStatus) int {
 
 var rankClass = [...]string{"failing", "flapping", "passing", "pending"}
 
+// roleText names a mesh series' role on the page.
+var roleText = map[string]string{"ring": "ring peer", "sweep": "sweep, last peer probed"}
+
 func (p *page) check(cs CheckStatus, rank int, now time.Time) pageCheck {
 	pc := pageCheck{CheckStatus: cs, Rank: rank, Class: rankClass[rank]}
 	pc.Rows = append(pc.Rows, p.row(cs.SeriesStatus, cs, now))
 	for _, a := range cs.Addresses {
 		r := p.row(a, cs, now)
-		r.Address = a.Address.String()
+		r.Address, r.Role = a.Address.String(), roleText[a.Role]
 		pc.Rows = append(pc.Rows, r)
 	}
 	pc.Rows[0].Label = cs.Name
