@@ -33,8 +33,8 @@ import (
 
 const traceUI = "http://traces.heartbeat.test/trace/{trace_id}"
 
-// browserSidecar is one heartbeat serve process.
-type browserSidecar struct {
+// pageSidecar is one heartbeat serve process.
+type pageSidecar struct {
 	base string
 	cmd  *exec.Cmd
 }
@@ -102,7 +102,7 @@ func flapper(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startSidecar(t *testing.T, bin, dir, host, port, extra string, hosts []string) *browserSidecar {
+func startSidecar(t *testing.T, bin, dir, host, port, extra string, hosts []string) *pageSidecar {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("defaults:\n  interval: 1s\n  timeout: 500ms\n  jitter: 0\nchecks:\n")
@@ -140,7 +140,7 @@ func startSidecar(t *testing.T, bin, dir, host, port, extra string, hosts []stri
 		}
 		log.Close()
 	})
-	s := &browserSidecar{base: "http://" + addr, cmd: cmd}
+	s := &pageSidecar{base: "http://" + addr, cmd: cmd}
 	testkit.WaitFor(t, 20*time.Second, host+" serving", func() (bool, string) {
 		resp, err := http.Get(s.base + "/status")
 		if err != nil {
@@ -152,7 +152,7 @@ func startSidecar(t *testing.T, bin, dir, host, port, extra string, hosts []stri
 	return s
 }
 
-func (s *browserSidecar) status(t *testing.T) checks.StatusDocument {
+func (s *pageSidecar) status(t *testing.T) checks.StatusDocument {
 	t.Helper()
 	resp, err := http.Get(s.base + "/status")
 	if err != nil {
@@ -269,7 +269,7 @@ func TestStatusPageInChromium(t *testing.T) {
     target: http://%s/
     failure_threshold: 3
 `, port, closed, flapper(t))
-	var sidecars []*browserSidecar
+	var sidecars []*pageSidecar
 	for i, h := range hosts {
 		e := ""
 		if i == 0 {
