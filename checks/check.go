@@ -39,8 +39,9 @@ type check struct {
 
 	// Mesh checks (ring or sweep): the last view, and the one series all
 	// sweep results share. Nil for other checks.
-	view  atomic.Pointer[mesh.View]
-	sweep *series
+	view      atomic.Pointer[mesh.View]
+	sweep     *series
+	sweepLast sweepEpoch // the latest epoch's sweep peers and their outcomes
 
 	mu    sync.Mutex
 	addrs map[netip.AddrPort]*series // each_address: one per resolved address; mesh: one per ring peer

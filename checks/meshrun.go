@@ -107,13 +107,16 @@ func resolution(c *check, start, end time.Time, n int, err error) probe.Result {
 // of the interval that leaves the last probe time to finish before the next
 // run, with a random phase per run; it returns how many failed.
 func (r *Runner) probePeers(ctx context.Context, c *check, peers []mesh.Peer, epoch int64) int64 {
-	var ring []netip.AddrPort
+	var ring, sweep []netip.AddrPort
 	for _, p := range peers {
 		if p.Role == mesh.RoleRing {
 			ring = append(ring, netip.AddrPortFrom(p.Addr, uint16(c.cfg.Server.Port)))
+		} else {
+			sweep = append(sweep, netip.AddrPortFrom(p.Addr, uint16(c.cfg.Server.Port)))
 		}
 	}
 	ringSeries := c.addressSeries(ring)
+	c.sweepLast.begin(epoch, sweep)
 	window := time.Duration(float64(c.cfg.Interval)*(1-2*c.cfg.Jitter)) - c.cfg.Timeout
 	if r.quiet {
 		window = 0 // a one-off run (heartbeat check) should not wait
@@ -145,7 +148,11 @@ func (r *Runner) probePeers(ctx context.Context, c *check, peers []mesh.Peer, ep
 				return
 			}
 			defer r.release()
-			if res := r.runSeries(ctx, s, t, extra...); !res.Success {
+			res := r.runSeries(ctx, s, t, extra...)
+			if p.Role != mesh.RoleRing {
+				c.sweepLast.set(t.Address, res.Success)
+			}
+			if !res.Success {
 				failed.Add(1)
 			}
 		}()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -129,8 +130,34 @@ func TestMeshRunProbesRingAndSweep(t *testing.T) {
 	assertGauge(t, rm, "probe.mesh.view.hash", point(int64(ring.Hash()), base...))
 
 	var roles []string
-	if m := h.r.Status()[0].Mesh; m == nil || *m != (MeshStatus{Mode: "sweep", Members: 8, ViewHash: ring.Hash(), Self: "127.0.0.4", Counted: true}) {
-		t.Errorf("status mesh %+v", m)
+	var wantSweep []MeshPeer
+	for _, q := range mesh.NewView(ips, ips[2]).Peers(c.Peers, epoch) {
+		if q.Role == mesh.RoleSweep {
+			wantSweep = append(wantSweep, MeshPeer{Address: netip.AddrPortFrom(q.Addr, 9), State: StateUp})
+		}
+	}
+	if m := h.r.Status()[0].Mesh; m == nil || !reflect.DeepEqual(*m, MeshStatus{Mode: "sweep", Members: 8, ViewHash: ring.Hash(),
+		Self: "127.0.0.4", Counted: true, Epoch: epoch, SweepPeers: wantSweep}) {
+		t.Errorf("status mesh %+v, want its %d sweep peers of epoch %d up", m, len(wantSweep), epoch)
+	}
+	_, body := get(t, h.r.StatusHandler(), "/status", "")
+	if err := validate(t, statusSchema(t), []byte(body)); err != nil {
+		t.Errorf("mesh /status does not match status.schema.json: %v\n%s", err, body)
+	}
+	for _, want := range []string{`"mesh": {`, `"role": "ring"`, `"role": "sweep"`, `"sweep_peers"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("mesh /status lacks %s, so the schema test did not cover it", want)
+		}
+	}
+	_, page := get(t, h.r.StatusHandler(), "/status", "text/html")
+	wantPage := []string{"sweep mesh: 8 members, self 127.0.0.4, view " + fmt.Sprint(ring.Hash()), `<span class="role">ring peer</span>`, `<span class="role">sweep, last peer probed</span>`}
+	for _, sp := range wantSweep {
+		wantPage = append(wantPage, `<code class="up" title="up">`+sp.Address.String()+"</code>")
+	}
+	for _, want := range wantPage {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s", want)
+		}
 	}
 	for _, cs := range h.r.Status() {
 		for _, a := range cs.Addresses {
@@ -240,6 +267,16 @@ func TestMeshSweepFailureNamesThePeer(t *testing.T) {
 	})
 	if peer != bad.String() || !strings.Contains(recs[0].Body().AsString(), "address="+bad.String()) {
 		t.Fatalf("down record names peer %q, body %q; want %v", peer, recs[0].Body().AsString(), bad)
+	}
+	// The shared series cannot say which sweep peer failed; sweep_peers does.
+	m := h.r.Status()[0].Mesh
+	if m == nil || len(m.SweepPeers) != len(sweep) {
+		t.Fatalf("status mesh %+v, want %d sweep peers", m, len(sweep))
+	}
+	for _, sp := range m.SweepPeers {
+		if want := map[bool]State{true: StateDown, false: StateUp}[sp.Address.Addr() == bad]; sp.State != want {
+			t.Errorf("sweep peer %v is %v, want %v", sp.Address, sp.State, want)
+		}
 	}
 }
 

@@ -34,6 +34,10 @@ type MeshStatus struct {
 	ViewHash uint32 `json:"view_hash"`
 	Self     string `json:"self"`
 	Counted  bool   `json:"counted"` // self is in the answer
+	// Epoch is the sweep epoch of the last run; sweep mode only.
+	Epoch int64 `json:"epoch,omitempty"`
+	// SweepPeers are the epoch's sweep peers, each with its last outcome; sweep mode only.
+	SweepPeers []MeshPeer `json:"sweep_peers,omitempty"`
 }
 
 // StatusDocument is the /status JSON document; status.schema.json describes it.
@@ -83,6 +87,9 @@ func (c *check) status(runs int) CheckStatus {
 	if v := c.view.Load(); v != nil {
 		cs.Mesh = &MeshStatus{Mode: c.cfg.Peers.Mode.String(), Members: v.Members(), ViewHash: v.Hash(),
 			Self: v.Self().String(), Counted: v.Counted()}
+		if c.sweep != nil {
+			cs.Mesh.Epoch, cs.Mesh.SweepPeers = c.sweepLast.snapshot()
+		}
 	}
 	return cs
 }

@@ -2,11 +2,8 @@ package checks
 
 import (
 	"cmp"
-	_ "embed"
 	"errors"
 	"fmt"
-	"html"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -75,7 +72,7 @@ func newPage(r *Runner, o PageOptions) (*page, error) {
 	return &page{r: r, o: o, mesh: newMeshView(o.Mesh), clock: time.Now}, nil
 }
 
-// pageView is what the template draws.
+// pageView is what writePage draws.
 type pageView struct {
 	Now                   time.Time
 	Refresh               int
@@ -107,11 +104,12 @@ type pageCheck struct {
 type pageRow struct {
 	Label     string
 	Address   string
+	Role      string // mesh checks: what the series is, "ring peer" or "sweep, last peer probed"
 	State     string
 	StateText string
-	Strip     template.HTML
-	Spark     template.HTML
-	Phases    template.HTML
+	Strip     string // markup, drawn by strip
+	Spark     string // markup, drawn by sparkline
+	Phases    string // markup, drawn by phaseBar
 	Uptime    string
 	Last      string
 	LastOK    bool
@@ -169,7 +167,7 @@ func (p *page) serve(w http.ResponseWriter, req *http.Request, q statusQuery) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	// The page needs no script, font or remote resource: say so to the browser too.
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'")
-	if err := statusPage.Execute(w, v); err != nil {
+	if err := writePage(w, v); err != nil {
 		p.r.log.WarnContext(req.Context(), "writing /status page", "err", err)
 	}
 }
@@ -205,12 +203,15 @@ func rank(cs *CheckStatus) int {
 
 var rankClass = [...]string{"failing", "flapping", "passing", "pending"}
 
+// roleText names a mesh series' role on the page.
+var roleText = map[string]string{"ring": "ring peer", "sweep": "sweep, last peer probed"}
+
 func (p *page) check(cs CheckStatus, rank int, now time.Time) pageCheck {
 	pc := pageCheck{CheckStatus: cs, Rank: rank, Class: rankClass[rank]}
 	pc.Rows = append(pc.Rows, p.row(cs.SeriesStatus, cs, now))
 	for _, a := range cs.Addresses {
 		r := p.row(a, cs, now)
-		r.Address = a.Address.String()
+		r.Address, r.Role = a.Address.String(), roleText[a.Role]
 		pc.Rows = append(pc.Rows, r)
 	}
 	pc.Rows[0].Label = cs.Name
@@ -301,10 +302,8 @@ func runText(r Run) string {
 	return b.String()
 }
 
-// strip draws the history as one cell per run, oldest first. It is built
-// by hand rather than by the template: a page of many checks has tens of
-// thousands of cells. Every text goes through html.EscapeString.
-func (p *page) strip(runs []Run) template.HTML {
+// strip draws the history as one cell per run, oldest first, as markup.
+func (p *page) strip(runs []Run) string {
 	if len(runs) == 0 {
 		return ""
 	}
@@ -314,7 +313,7 @@ func (p *page) strip(runs []Run) template.HTML {
 	b.WriteString(strconv.Itoa(len(runs)))
 	b.WriteString(` runs, oldest first">`)
 	for _, r := range runs {
-		text := html.EscapeString(runText(r))
+		text := htmlEscape(runText(r))
 		b.WriteString(`<li class="run `)
 		b.WriteString(r.Outcome.String())
 		b.WriteString(`" data-outcome="`)
@@ -330,16 +329,16 @@ func (p *page) strip(runs []Run) template.HTML {
 		}
 		if link != "" {
 			b.WriteString(`<a href="`)
-			b.WriteString(html.EscapeString(link))
+			b.WriteString(hrefValue(link))
 			b.WriteString(`" data-trace-id="`)
-			b.WriteString(html.EscapeString(r.TraceID))
+			b.WriteString(htmlEscape(r.TraceID))
 			b.WriteString(`">`)
 		}
 		b.WriteString(`<span class="sr">`)
 		b.WriteString(text)
 		if r.TraceID != "" {
 			b.WriteString(", trace ")
-			b.WriteString(html.EscapeString(r.TraceID))
+			b.WriteString(htmlEscape(r.TraceID))
 		}
 		b.WriteString(`</span>`)
 		if link != "" {
@@ -348,14 +347,14 @@ func (p *page) strip(runs []Run) template.HTML {
 		b.WriteString(`</li>`)
 	}
 	b.WriteString(`</ol>`)
-	return template.HTML(b.String())
+	return b.String()
 }
 
 const sparkW, sparkH = 180.0, 28.0
 
 // sparkline draws the runs' durations as an SVG line, one point per run
 // that ran (skipped runs have no duration), failures marked in red.
-func sparkline(runs []Run) template.HTML {
+func sparkline(runs []Run) string {
 	var pts []Run
 	var hi time.Duration
 	for _, r := range runs {
@@ -389,7 +388,7 @@ func sparkline(runs []Run) template.HTML {
 	b.WriteString(`"/>`)
 	b.WriteString(marks.String())
 	b.WriteString(`</svg>`)
-	return template.HTML(b.String())
+	return b.String()
 }
 
 var phaseColours = map[string]string{
@@ -398,7 +397,7 @@ var phaseColours = map[string]string{
 }
 
 // phaseBar draws the last run's phases as one stacked bar with a legend.
-func phaseBar(phases []Phase) template.HTML {
+func phaseBar(phases []Phase) string {
 	var total time.Duration
 	for _, ph := range phases {
 		total += max(time.Duration(ph.Duration), 0)
@@ -412,7 +411,7 @@ func phaseBar(phases []Phase) template.HTML {
 	for i, ph := range phases {
 		w := sparkW * float64(max(time.Duration(ph.Duration), 0)) / float64(total)
 		colour := cmp.Or(phaseColours[ph.Name], "#999")
-		name := html.EscapeString(ph.Name)
+		name := htmlEscape(ph.Name)
 		fmt.Fprintf(&bar, `<rect x="%.1f" width="%.1f" height="8" fill="%s"><title>%s %s</title></rect>`, x, w, colour, name, fmtDuration(time.Duration(ph.Duration)))
 		x += w
 		if i > 0 {
@@ -423,7 +422,7 @@ func phaseBar(phases []Phase) template.HTML {
 	bar.WriteString(`</svg><div class="legend">`)
 	bar.WriteString(legend.String())
 	bar.WriteString(`</div>`)
-	return template.HTML(bar.String())
+	return bar.String()
 }
 
 // figureText is a run's figures as one line: "protocol h2 · path_mtu 1500 B".
@@ -463,16 +462,3 @@ func figureValue(f probe.Figure) string {
 	}
 	return num(f.Value) + " " + f.Unit
 }
-
-//go:embed status.html
-var statusHTML string
-
-var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
-	"ts": func(t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return t.Format(time.RFC3339)
-	},
-	"dur": func(s Seconds) string { return fmtDuration(time.Duration(s)) },
-}).Parse(statusHTML))
