@@ -138,16 +138,11 @@ func (r *Runner) probePeers(ctx context.Context, c *check, peers []mesh.Peer, ep
 			if !sleepCtx(ctx, offsets[i]) {
 				return
 			}
-			if c.cfg.Exclusive() { // throughput: one transfer at a time in the sidecar
-				if !r.acquireExclusive(ctx) {
-					return
-				}
-				defer r.releaseExclusive()
-			}
-			if !r.acquire(ctx) {
+			release, ok := r.acquireAddressRun(ctx, c)
+			if !ok {
 				return
 			}
-			defer r.release()
+			defer release()
 			res := r.runSeries(ctx, s, t, extra...)
 			if p.Role != mesh.RoleRing {
 				c.sweepLast.set(t.Address, res.Success)

@@ -291,6 +291,29 @@ func (r *Runner) acquire(ctx context.Context) bool { return take(ctx, r.sem) }
 
 func (r *Runner) release() { <-r.sem }
 
+// acquireAddressRun takes the slots one address's run of c needs: the
+// exclusive slot first for throughput checks (one transfer at a time in the
+// sidecar), then a concurrency slot; release frees both.
+func (r *Runner) acquireAddressRun(ctx context.Context, c *check) (release func(), ok bool) {
+	if c.cfg.Exclusive() {
+		if !r.acquireExclusive(ctx) {
+			return nil, false
+		}
+	}
+	if !r.acquire(ctx) {
+		if c.cfg.Exclusive() {
+			r.releaseExclusive()
+		}
+		return nil, false
+	}
+	return func() {
+		r.release()
+		if c.cfg.Exclusive() {
+			r.releaseExclusive()
+		}
+	}, true
+}
+
 // execute performs one run of c, which came due at due.
 func (r *Runner) execute(ctx context.Context, c *check, due time.Time) {
 	if c.cfg.Exclusive() && !c.cfg.EachAddress && !c.isMesh() { // those take it per address
@@ -546,16 +569,11 @@ func (r *Runner) runEachAddress(ctx context.Context, c *check) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if c.cfg.Exclusive() {
-				if !r.acquireExclusive(ctx) {
-					return
-				}
-				defer r.releaseExclusive()
-			}
-			if !r.acquire(ctx) {
+			release, ok := r.acquireAddressRun(ctx, c)
+			if !ok {
 				return
 			}
-			defer r.release()
+			defer release()
 			if res := r.runSeries(ctx, s, probe.Target{Check: c.cfg, Address: addrs[i], Resolver: r.resolver}); !res.Success {
 				failed.Add(1)
 			}

@@ -73,43 +73,35 @@ func pointCount(data metricdata.Aggregation) int {
 func takePoints(data metricdata.Aggregation, n int) (head, rest metricdata.Aggregation, taken int) {
 	switch d := data.(type) {
 	case metricdata.Gauge[int64]:
-		h, r := d, d
-		h.DataPoints, r.DataPoints, taken = cut(d.DataPoints, n)
-		return h, r, taken
+		return split(&d, &d.DataPoints, n)
 	case metricdata.Gauge[float64]:
-		h, r := d, d
-		h.DataPoints, r.DataPoints, taken = cut(d.DataPoints, n)
-		return h, r, taken
+		return split(&d, &d.DataPoints, n)
 	case metricdata.Sum[int64]:
-		h, r := d, d
-		h.DataPoints, r.DataPoints, taken = cut(d.DataPoints, n)
-		return h, r, taken
+		return split(&d, &d.DataPoints, n)
 	case metricdata.Sum[float64]:
-		h, r := d, d
-		h.DataPoints, r.DataPoints, taken = cut(d.DataPoints, n)
-		return h, r, taken
+		return split(&d, &d.DataPoints, n)
 	case metricdata.Histogram[int64]:
-		h, r := d, d
-		h.DataPoints, r.DataPoints, taken = cut(d.DataPoints, n)
-		return h, r, taken
+		return split(&d, &d.DataPoints, n)
 	case metricdata.Histogram[float64]:
-		h, r := d, d
-		h.DataPoints, r.DataPoints, taken = cut(d.DataPoints, n)
-		return h, r, taken
+		return split(&d, &d.DataPoints, n)
 	case metricdata.ExponentialHistogram[int64]:
-		h, r := d, d
-		h.DataPoints, r.DataPoints, taken = cut(d.DataPoints, n)
-		return h, r, taken
+		return split(&d, &d.DataPoints, n)
 	case metricdata.ExponentialHistogram[float64]:
-		h, r := d, d
-		h.DataPoints, r.DataPoints, taken = cut(d.DataPoints, n)
-		return h, r, taken
+		return split(&d, &d.DataPoints, n)
 	case metricdata.Summary:
-		h, r := d, d
-		h.DataPoints, r.DataPoints, taken = cut(d.DataPoints, n)
-		return h, r, taken
+		return split(&d, &d.DataPoints, n)
 	}
 	return data, nil, 0
+}
+
+// split is d with its first n points, and d with the rest; points is d's
+// slice of them.
+func split[A any, P any](d *A, points *[]P, n int) (head, rest A, taken int) {
+	h, r, taken := cut(*points, n)
+	*points = h
+	head = *d
+	*points = r
+	return head, *d, taken
 }
 
 // cut splits dps after at most n elements; the head's capacity ends with it,
