@@ -20,7 +20,9 @@ import (
 )
 
 // The YAML format is a set of tagged structs that goccy/go-yaml decodes,
-// resolving anchors, aliases and merge keys. Leaves are kept as ast.Node
+// resolving anchors, aliases and merge keys once prepare has reported the
+// broken ones and put merges where the library takes them. Leaves are kept
+// as ast.Node
 // and typed below, and mappings and lists are wrapped in obj and list,
 // which record a value of the wrong shape instead of failing: one bad value
 // never stops the decode, so every problem in the file is reported at
