@@ -15,17 +15,13 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
-// chromiumFlags run Debian's Chromium headless as root, with nothing
-// reaching beyond the page asked for.
-var chromiumFlags = []string{
-	"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-	"--disable-background-networking", "--disable-component-update", "--disable-sync",
-	// Lets the page's own requests (the trace from the query API) finish
-	// and render before the DOM is dumped or the screenshot taken.
-	"--virtual-time-budget=15000",
-}
+// renderBudget lets the page's own requests (the trace from the query API)
+// finish and render before the DOM is dumped or the screenshot taken.
+const renderBudget = "--virtual-time-budget=15000"
 
 // Screenshot is where the browser test saves the trace page, for README.
 const Screenshot = "bin/jaeger-trace.png"
@@ -38,8 +34,7 @@ func jaegerUI(ctx context.Context, e *env) (string, error) {
 	if e.s.NoJaegerUI != "" {
 		return "", unavailable(e.s.NoJaegerUI)
 	}
-	browser, err := exec.LookPath("chromium")
-	if err != nil {
+	if _, err := exec.LookPath("chromium"); err != nil {
 		return "", unavailable("chromium not installed (scripts/e2e.sh installs Debian's chromium)")
 	}
 	if e.probe == nil {
@@ -55,7 +50,7 @@ func jaegerUI(ctx context.Context, e *env) (string, error) {
 	var rows map[string]traceRow
 	err = Poll(ctx, 60*time.Second, time.Second, func(ctx context.Context) error {
 		// Tall enough that the virtualized timeline renders every row.
-		dom, err := chromium(ctx, browser, filepath.Join(dir, "dump"), "--window-size=1400,1400", "--dump-dom", page)
+		dom, err := testkit.Chromium(ctx, filepath.Join(dir, "dump"), renderBudget, "--window-size=1400,1400", "--dump-dom", page)
 		if err != nil {
 			return err
 		}
@@ -69,7 +64,7 @@ func jaegerUI(ctx context.Context, e *env) (string, error) {
 	}
 	shot := filepath.Join(e.s.opts.Root, Screenshot)
 	// The trace header and its six rows, for README.
-	if _, err := chromium(ctx, browser, filepath.Join(dir, "shot"), "--window-size=1400,440", "--screenshot="+shot, page); err != nil {
+	if _, err := testkit.Chromium(ctx, filepath.Join(dir, "shot"), renderBudget, "--window-size=1400,440", "--screenshot="+shot, page); err != nil {
 		return "", err
 	}
 	if st, err := os.Stat(shot); err != nil || st.Size() == 0 {
@@ -83,28 +78,6 @@ func jaegerUI(ctx context.Context, e *env) (string, error) {
 	p, srv := rows[e.probe.Probe], rows[e.probe.Server]
 	return fmt.Sprintf("%s renders %q (%s) with children [%s] and %q (%s) at depth %d beneath it; screenshot %s",
 		page, p.Name, p.Service, strings.Join(phases, ", "), srv.Name, srv.Service, len(srv.Ancestors)-len(p.Ancestors), Screenshot), nil
-}
-
-// chromium runs one headless Chromium with a new empty profile and returns
-// its standard output.
-func chromium(ctx context.Context, browser, profile string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
-	defer cancel()
-	if err := os.RemoveAll(profile); err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, browser, append(append(slices.Clone(chromiumFlags), "--user-data-dir="+profile), args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("chromium %s: %w; stderr: %s", strings.Join(args, " "), err, lastLines(stderr.String(), 5))
-	}
-	return stdout.Bytes(), nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // traceRow is one span row of the Jaeger UI's trace timeline.
