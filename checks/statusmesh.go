@@ -23,10 +23,12 @@ const (
 	DefaultMeshWait    = time.Second
 	DefaultMeshMaxAge  = 5 * time.Second
 	// maxMemberStatus bounds one member's /status body; the fetch asks for
-	// its HTTP checks without history, about 1 KiB a check.
-	maxMemberStatus = 32 << 20
-	// maxMeshFetches bounds the fetches in flight, and so the bodies decoded at once.
-	maxMeshFetches = 8
+	// its HTTP checks without history, about 1 KiB a check, so 4 MiB holds
+	// a member with 4,000 of them.
+	maxMemberStatus = 4 << 20
+	// maxMeshFetches bounds the fetches in flight, and so the bodies decoded
+	// at once: 16 MiB at most, well inside the pod's 64 MiB memory limit.
+	maxMeshFetches = 4
 )
 
 // MeshOptions bounds the page's fetches of the members' /status; zero fields take the defaults.
