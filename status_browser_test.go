@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/heartbeat-sidecar/heartbeat/checks"
+	"github.com/heartbeat-sidecar/heartbeat/checks/mesh"
 	"github.com/heartbeat-sidecar/heartbeat/internal/testkit"
 )
 
@@ -102,10 +104,14 @@ func flapper(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startSidecar(t *testing.T, bin, dir, host, port, extra string, hosts []string) *pageSidecar {
+// startSidecar runs one sidecar on host:port probing every host, with a
+// ring+sweep mesh check of the members the DNS server at resolver answers.
+func startSidecar(t *testing.T, bin, dir, host, port, resolver, extra string, hosts []string) *pageSidecar {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("defaults:\n  interval: 1s\n  timeout: 500ms\n  jitter: 0\nchecks:\n")
+	fmt.Fprintf(&b, "  - name: ring\n    type: http\n    target: http://%s/heartbeat/1\n    peers: %s\n",
+		net.JoinHostPort(meshName, port), meshPlanYAML)
 	for _, h := range hosts {
 		fmt.Fprintf(&b, "  - name: member-%s\n    type: http\n    target: http://%s/heartbeat/1\n", h, net.JoinHostPort(h, port))
 	}
@@ -115,10 +121,11 @@ func startSidecar(t *testing.T, bin, dir, host, port, extra string, hosts []stri
 		t.Fatal(err)
 	}
 	addr := net.JoinHostPort(host, port)
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--config", cfg, "--syslog-addr", "none", "--trace-url", traceUI)
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--config", cfg, "--syslog-addr", "none", "--trace-url", traceUI,
+		"--peers-resolver", resolver)
 	// Export traces to a closed port: runs are sampled and carry trace ids,
 	// and the failing export never blocks the sidecar.
-	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+testkit.ClosedAddr(t),
+	cmd.Env = append(os.Environ(), "POD_IP="+host, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+testkit.ClosedAddr(t),
 		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf", "OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none")
 	log, err := os.Create(filepath.Join(dir, host+".log"))
 	if err != nil {
@@ -250,12 +257,27 @@ func runsOf(doc checks.StatusDocument, name string) []checks.Run {
 	return nil
 }
 
+// The ring+sweep mesh check every sidecar runs; with three members each
+// probes one ring peer and the other member as its sweep peer.
+const (
+	meshName     = "peers.status.test"
+	meshPlanYAML = "{mode: sweep, k: 1, sweep: 1, epoch: 2s}"
+)
+
+var meshPlan = mesh.Plan{Mode: mesh.ModeSweep, K: 1, Sweep: 1, Epoch: 2 * time.Second}
+
 func TestStatusPageInChromium(t *testing.T) {
 	bin := buildHeartbeat(t)
 	dir := t.TempDir()
 	b := &browser{dir: dir}
 	hosts := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
 	port := meshPort(t, hosts)
+	var ips []netip.Addr
+	for _, h := range hosts {
+		ips = append(ips, netip.MustParseAddr(h))
+	}
+	dns := startHeadless(t, meshName)
+	dns.setMembers(ips)
 	closed := testkit.ClosedAddr(t)
 	extra := fmt.Sprintf(`  - name: payload
     type: http
@@ -275,7 +297,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		if i == 0 {
 			e = extra
 		}
-		sidecars = append(sidecars, startSidecar(t, bin, dir, h, port, e, hosts))
+		sidecars = append(sidecars, startSidecar(t, bin, dir, h, port, dns.addr, e, hosts))
 	}
 	a := sidecars[0]
 	page := a.base + "/status"
@@ -442,6 +464,17 @@ func TestStatusPageInChromium(t *testing.T) {
 					t.Errorf("no cell for %s → %s", p, q)
 				}
 			}
+		}
+		// The ring check names its one ring watcher, which reports it up.
+		dom := b.dom(t, sidecars[1].base+"/status")
+		want := mesh.NewView(ips, ips[1]).Watchers(meshPlan)
+		got := find(row(t, dom, "ring"), func(n *html.Node) bool { return n.Data == "code" && hasClass(n, "watcher") })
+		if len(want) != 1 || len(got) != 1 || got[0].FirstChild == nil || got[0].FirstChild.Data != net.JoinHostPort(want[0].String(), port) || !hasClass(got[0], "up") {
+			var text []string
+			for _, g := range got {
+				text = append(text, attr(g, "class")+" "+attr(g, "title"))
+			}
+			t.Errorf("ring watchers drawn %v, want %v up", text, want)
 		}
 		b.screenshot(t, sidecars[1].base+"/status#mesh", "status-mesh", 900)
 	})

@@ -136,15 +136,26 @@ func TestMeshRunProbesRingAndSweep(t *testing.T) {
 			wantSweep = append(wantSweep, MeshPeer{Address: netip.AddrPortFrom(q.Addr, 9), State: StateUp})
 		}
 	}
+	// Its watchers are the members whose own views place it among their ring peers.
+	var watchers []netip.AddrPort
+	for _, m := range ips {
+		if slices.Contains(mesh.NewView(ips, m).Peers(c.Peers, epoch), mesh.Peer{Addr: ips[2], Role: mesh.RoleRing}) {
+			watchers = append(watchers, netip.AddrPortFrom(m, 9))
+		}
+	}
+	if len(watchers) != 2 {
+		t.Fatalf("%d members have %v as a ring peer, want k=2", len(watchers), ips[2])
+	}
 	if m := h.r.Status()[0].Mesh; m == nil || !reflect.DeepEqual(*m, MeshStatus{Mode: "sweep", Members: 8, ViewHash: ring.Hash(),
-		Self: "127.0.0.4", Counted: true, Epoch: epoch, SweepPeers: wantSweep}) {
-		t.Errorf("status mesh %+v, want its %d sweep peers of epoch %d up", m, len(wantSweep), epoch)
+		Self: "127.0.0.4", Counted: true, Epoch: epoch, SweepPeers: wantSweep, RingWatchers: m.RingWatchers}) ||
+		!sameAddrs(m.RingWatchers, watchers) {
+		t.Errorf("status mesh %+v, want its %d sweep peers of epoch %d up and ring watchers %v", m, len(wantSweep), epoch, watchers)
 	}
 	_, body := get(t, h.r.StatusHandler(), "/status", "")
 	if err := validate(t, statusSchema(t), []byte(body)); err != nil {
 		t.Errorf("mesh /status does not match status.schema.json: %v\n%s", err, body)
 	}
-	for _, want := range []string{`"mesh": {`, `"role": "ring"`, `"role": "sweep"`, `"sweep_peers"`} {
+	for _, want := range []string{`"mesh": {`, `"role": "ring"`, `"role": "sweep"`, `"sweep_peers"`, `"ring_watchers"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("mesh /status lacks %s, so the schema test did not cover it", want)
 		}
@@ -167,6 +178,14 @@ func TestMeshRunProbesRingAndSweep(t *testing.T) {
 	if fmt.Sprint(roles) != "[ring:true ring:true sweep:true]" {
 		t.Errorf("status series %v, want two ring peers and the sweep (naming its last peer)", roles)
 	}
+}
+
+// sameAddrs reports whether a and b hold the same addresses in any order.
+func sameAddrs(a, b []netip.AddrPort) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(a, netip.AddrPort.Compare)
+	slices.SortFunc(b, netip.AddrPort.Compare)
+	return slices.Equal(a, b)
 }
 
 func TestMeshRunOutsideTheAnswer(t *testing.T) {

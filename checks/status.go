@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -38,6 +39,8 @@ type MeshStatus struct {
 	Epoch int64 `json:"epoch,omitempty"`
 	// SweepPeers are the epoch's sweep peers, each with its last outcome; sweep mode only.
 	SweepPeers []MeshPeer `json:"sweep_peers,omitempty"`
+	// RingWatchers are the members that probe this one as a ring peer, nearest first.
+	RingWatchers []netip.AddrPort `json:"ring_watchers,omitempty"`
 }
 
 // StatusDocument is the /status JSON document; status.schema.json describes it.
@@ -87,6 +90,9 @@ func (c *check) status(runs int) CheckStatus {
 	if v := c.view.Load(); v != nil {
 		cs.Mesh = &MeshStatus{Mode: c.cfg.Peers.Mode.String(), Members: v.Members(), ViewHash: v.Hash(),
 			Self: v.Self().String(), Counted: v.Counted()}
+		for _, a := range v.Watchers(c.cfg.Peers) {
+			cs.Mesh.RingWatchers = append(cs.Mesh.RingWatchers, netip.AddrPortFrom(a, uint16(c.cfg.Server.Port)))
+		}
 		if c.sweep != nil {
 			cs.Mesh.Epoch, cs.Mesh.SweepPeers = c.sweepLast.snapshot()
 		}

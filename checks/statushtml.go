@@ -243,7 +243,7 @@ func writeRow(w pageWriter, c *pageCheck, i int, r *pageRow) {
 		w.text(c.Target)
 		w.raw("</code>")
 		if c.Mesh != nil {
-			writeMeshView(w, c.Mesh)
+			writeMeshView(w, c.Mesh, c.Watchers)
 		}
 		w.raw("</td>")
 	} else {
@@ -293,9 +293,10 @@ func writeRow(w pageWriter, c *pageCheck, i int, r *pageRow) {
 	w.raw("</td>\n</tr>")
 }
 
-// writeMeshView writes what a mesh check's last resolution showed, and the
-// sweep peers of its epoch; the ring peers are the check's address rows.
-func writeMeshView(w pageWriter, m *MeshStatus) {
+// writeMeshView writes what a mesh check's last resolution showed, its ring
+// watchers and the sweep peers of its epoch; the ring peers are the check's
+// address rows.
+func writeMeshView(w pageWriter, m *MeshStatus, watchers []meshWatcher) {
 	w.raw(`<div class="mesh">`)
 	w.text(m.Mode)
 	w.raw(" mesh: ")
@@ -306,6 +307,17 @@ func writeMeshView(w pageWriter, m *MeshStatus) {
 		w.raw(" (not in the answer)")
 	}
 	w.raw(", view ", strconv.FormatUint(uint64(m.ViewHash), 10))
+	if len(watchers) > 0 {
+		w.raw("; ring watchers:")
+		for _, mw := range watchers {
+			w.raw(" <code")
+			w.attr("class", "watcher "+mw.State)
+			w.attr("title", mw.Text)
+			w.raw(">")
+			w.text(mw.Address)
+			w.raw("</code>")
+		}
+	}
 	if len(m.SweepPeers) > 0 {
 		w.raw("; epoch ", strconv.FormatInt(m.Epoch, 10), " sweep peers:")
 		for _, p := range m.SweepPeers {
@@ -322,7 +334,14 @@ func writeMeshView(w pageWriter, m *MeshStatus) {
 func writeMesh(w pageWriter, m meshMatrix) {
 	w.raw("\n<h2>mesh</h2>\n<p>What each member reports of the others: rows probe, columns are probed. ")
 	w.int(len(m.Members))
-	w.raw(" members, read in ")
+	if m.Total > len(m.Members) {
+		w.raw(" of ")
+		w.int(m.Total)
+		w.raw(" members (only the first are fetched: those this sidecar probes, is probed by, or is, then in address order)")
+	} else {
+		w.raw(" members")
+	}
+	w.raw(", read in ")
 	w.text(m.Took)
 	if m.Partial {
 		w.raw(", some still pending")

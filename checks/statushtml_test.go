@@ -60,7 +60,8 @@ func hostileView() pageView {
 		{CheckStatus: CheckStatus{Name: "fresh", Type: "dns", Target: "example.test"}, Class: "pending", Rows: []pageRow{{State: "unknown", StateText: "unknown, no runs yet", Last: "no run yet"}}},
 		{CheckStatus: CheckStatus{Name: "mesh", Type: "http", Target: "http://peers.test:80/heartbeat/1", Mesh: &MeshStatus{Mode: "sweep", Members: 30, ViewHash: 4294967295,
 			Self: "127.0.0.4", Epoch: -3, SweepPeers: []MeshPeer{{Address: netip.MustParseAddrPort("127.0.0.9:80"), State: StateDown}, {Address: netip.MustParseAddrPort("[::1]:80")}}}},
-			Class: "failing", Rows: []pageRow{{State: "up"}, {Address: "127.0.0.5:80", Role: roleText["ring"], State: "up"}, {Address: "127.0.0.9:80", Role: hostileText, State: "down"}}},
+			Watchers: []meshWatcher{{Address: "127.0.0.7:80", State: "up", Text: hostileText}, {Address: "[::1]:80", State: hostileText, Text: "x"}},
+			Class:    "failing", Rows: []pageRow{{State: "up"}, {Address: "127.0.0.5:80", Role: roleText["ring"], State: "up"}, {Address: "127.0.0.9:80", Role: hostileText, State: "down"}}},
 	}
 	for i, l := range hostileLinks {
 		m := meshMember{Name: hostileText, Page: l}
@@ -72,7 +73,7 @@ func hostileView() pageView {
 		r.Cells = []meshCell{{Prober: hostileText, Target: l, State: "up", Text: hostileText, Link: l}}
 		v.Mesh.Rows = append(v.Mesh.Rows, r)
 	}
-	v.Mesh.Took, v.Mesh.Partial = "1.2ms", true
+	v.Mesh.Took, v.Mesh.Partial, v.Mesh.Total = "1.2ms", true, 100
 	return v
 }
 

@@ -80,17 +80,52 @@ func memberSeries(cs *CheckStatus, each func(scheme, hostport string, s *SeriesS
 	each(u.Scheme, net.JoinHostPort(u.Hostname(), port), &cs.SeriesStatus)
 }
 
-// meshMembers lists the members this sidecar's checks probe, in name order.
-func meshMembers(all []CheckStatus) []meshMember {
-	seen := map[string]meshMember{}
-	for i := range all {
-		memberSeries(&all[i], func(scheme, hostport string, _ *SeriesStatus) {
-			base := scheme + "://" + hostport
-			seen[hostport] = meshMember{Name: hostport, Base: base, Page: base + "/status"}
-		})
+// meshMembers lists the members this sidecar knows of, in name order: those
+// its checks probe, and every member in the view of its HTTP mesh checks,
+// with the port those checks probe. At most limit are listed, those this
+// sidecar probes, is probed by, or is, first; total is how many it knows.
+func meshMembers(all []CheckStatus, from []*check, limit int) (members []meshMember, total int) {
+	near, far := map[string]meshMember{}, map[string]meshMember{}
+	add := func(set map[string]meshMember, scheme, hostport string) {
+		base := scheme + "://" + hostport
+		set[hostport] = meshMember{Name: hostport, Base: base, Page: base + "/status"}
 	}
-	out := make([]meshMember, 0, len(seen))
-	for _, m := range seen {
+	for i := range all {
+		memberSeries(&all[i], func(scheme, hostport string, _ *SeriesStatus) { add(near, scheme, hostport) })
+		cs := &all[i]
+		u, err := url.Parse(cs.Target)
+		if cs.Mesh == nil || i >= len(from) || err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			continue
+		}
+		view := from[i].view.Load()
+		if view == nil {
+			continue
+		}
+		port := uint16(from[i].cfg.Server.Port)
+		if self := view.Self(); self.IsValid() {
+			add(near, u.Scheme, netip.AddrPortFrom(self, port).String())
+		}
+		for _, w := range cs.Mesh.RingWatchers {
+			add(near, u.Scheme, w.String())
+		}
+		for _, a := range view.Addrs() {
+			add(far, u.Scheme, netip.AddrPortFrom(a, port).String())
+		}
+	}
+	for name := range near {
+		delete(far, name)
+	}
+	members = append(sortedMembers(near), sortedMembers(far)...)
+	total = len(members)
+	members = members[:min(total, limit)]
+	slices.SortFunc(members, func(a, b meshMember) int { return compareHostPort(a.Name, b.Name) })
+	return members, total
+}
+
+// sortedMembers is set's members in name order.
+func sortedMembers(set map[string]meshMember) []meshMember {
+	out := make([]meshMember, 0, len(set))
+	for _, m := range set {
 		out = append(out, m)
 	}
 	slices.SortFunc(out, func(a, b meshMember) int { return compareHostPort(a.Name, b.Name) })
@@ -229,6 +264,7 @@ func (v *meshView) fetch(m meshMember, names []meshMember) memberResult {
 // meshMatrix is the prober × target view the page draws.
 type meshMatrix struct {
 	Members []meshMember
+	Total   int // members known, more than Members when the page draws only the first MaxMembers
 	Rows    []meshRow
 	Took    string
 	Partial bool
@@ -268,7 +304,7 @@ wait:
 			break wait
 		}
 	}
-	m := meshMatrix{Members: members, Took: fmtDuration(time.Since(start))}
+	m := meshMatrix{Members: members, Total: len(members), Took: fmtDuration(time.Since(start))}
 	v.mu.Lock()
 	results := make([]memberResult, len(members))
 	have := make([]bool, len(members))
@@ -321,4 +357,43 @@ func meshCellOf(p, t meshMember, checks []CheckStatus) (meshCell, bool) {
 	}
 	cell.State = worst.String()
 	return cell, found
+}
+
+// meshWatcher is one ring watcher as the page shows it.
+type meshWatcher struct {
+	Address string
+	State   string // what the watcher reports of this sidecar; unknown without its fetched /status
+	Text    string
+}
+
+// watchers is what each of m's ring watchers reports of m's self, read
+// from the matrix's fetched statuses.
+func (mx meshMatrix) watchers(m *MeshStatus) []meshWatcher {
+	self, err := netip.ParseAddr(m.Self)
+	out := make([]meshWatcher, 0, len(m.RingWatchers))
+	for _, w := range m.RingWatchers {
+		mw := meshWatcher{Address: w.String(), State: "unknown", Text: w.String() + ": its /status was not read"}
+		if err == nil {
+			if c, ok := mx.cell(w.String(), netip.AddrPortFrom(self, w.Port()).String()); ok && c.State != "none" {
+				mw.State, mw.Text = c.State, c.Text
+			}
+		}
+		out = append(out, mw)
+	}
+	return out
+}
+
+// cell is what prober reports of target, when the matrix drew both.
+func (mx meshMatrix) cell(prober, target string) (meshCell, bool) {
+	for _, row := range mx.Rows {
+		if row.Member.Name != prober {
+			continue
+		}
+		for _, c := range row.Cells {
+			if c.Target == target {
+				return c, true
+			}
+		}
+	}
+	return meshCell{}, false
 }

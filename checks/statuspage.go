@@ -95,9 +95,10 @@ type pageQuery struct {
 // pageCheck is one check's row, with its addresses' rows.
 type pageCheck struct {
 	CheckStatus
-	Rank  int
-	Rows  []pageRow
-	Class string
+	Watchers []meshWatcher // mesh checks: the ring watchers, with what each reports of this sidecar
+	Rank     int
+	Rows     []pageRow
+	Class    string
 }
 
 // pageRow is one series: the check itself or one address.
@@ -160,9 +161,15 @@ func (p *page) serve(w http.ResponseWriter, req *http.Request, q statusQuery) {
 	}
 	v.Shown, v.Matched = len(v.Checks), len(shown)
 	v.Truncated = v.Shown < v.Matched
-	if members := meshMembers(all); len(members) > 0 {
+	if members, total := meshMembers(all, from, p.mesh.o.MaxMembers); len(members) > 0 {
 		v.HasMesh = true
 		v.Mesh = p.mesh.matrix(req.Context(), members)
+		v.Mesh.Total = total
+	}
+	for i := range v.Checks {
+		if m := v.Checks[i].Mesh; m != nil {
+			v.Checks[i].Watchers = v.Mesh.watchers(m)
+		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	// The page needs no script, font or remote resource: say so to the browser too.

@@ -179,3 +179,31 @@ func mod(a, m int64) int64 {
 	}
 	return r
 }
+
+// Addrs is a copy of the members in address order.
+func (r *Ring) Addrs() []netip.Addr { return slices.Clone(r.members) }
+
+// Watchers is who probes self as a ring peer under p: the ring predecessors
+// whose successors include self, nearest first. A self outside the answer
+// has none, since no other member places it on the ring; mode all has every
+// other member.
+func (v *View) Watchers(p Plan) []netip.Addr {
+	if p.Mode == ModeAll {
+		out := make([]netip.Addr, 0, v.others)
+		for _, a := range v.members {
+			if a != v.self {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	if !v.counted {
+		return nil
+	}
+	k := min(p.K, v.others)
+	out := make([]netip.Addr, 0, k)
+	for d := 1; d <= k; d++ {
+		out = append(out, v.at(int64(-d)))
+	}
+	return out
+}

@@ -361,3 +361,41 @@ func TestModeAll(t *testing.T) {
 		t.Fatalf("outsider probes %d, want all 30", len(ps))
 	}
 }
+
+// TestWatchersAreWhoProbesSelf: every member's watchers, from its own view,
+// are exactly the members whose ring peers (from their own views) include it.
+func TestWatchersAreWhoProbesSelf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{1, 2, 3, 6, 33} {
+		for _, p := range []Plan{{Mode: ModeRing, K: 1}, {Mode: ModeRing, K: 3}, {Mode: ModeSweep, K: 2, Sweep: 2, Epoch: time.Minute}, {Mode: ModeAll}} {
+			answer := members(n, rng)
+			all := peersOf(t, answer, p, 7, rng)
+			probedBy := map[netip.Addr][]netip.Addr{}
+			for m, ps := range all {
+				for _, q := range ps {
+					if q.Role == RoleRing || q.Role == RoleAll {
+						probedBy[q.Addr] = append(probedBy[q.Addr], m)
+					}
+				}
+			}
+			for _, m := range answer {
+				got := NewView(shuffled(answer, rng), m).Watchers(p)
+				want := probedBy[m]
+				if len(got) != len(want) {
+					t.Fatalf("n=%d %+v: %v has watchers %v, want %v", n, p, m, got, want)
+				}
+				for _, w := range got {
+					if !slices.Contains(want, w) {
+						t.Fatalf("n=%d %+v: %v has watcher %v, which does not probe it (%v)", n, p, m, w, want)
+					}
+				}
+				if p.Mode != ModeAll && len(got) > 0 && !slices.Contains(all[got[0]], Peer{m, RoleRing}) {
+					t.Fatalf("nearest watcher %v of %v does not list it", got[0], m)
+				}
+			}
+		}
+	}
+	if w := NewView(members(4, rng), netip.MustParseAddr("192.0.2.1")).Watchers(Plan{Mode: ModeRing, K: 2}); w != nil {
+		t.Errorf("a self outside the answer has watchers %v", w)
+	}
+}
