@@ -167,7 +167,7 @@ func (in *instruments) startSpan(r *http.Request, route routeID) (context.Contex
 		return ctx, nil
 	}
 	if in.prop != nil && len(r.Header["Traceparent"]) > 0 {
-		ctx = in.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		ctx = in.prop.Extract(ctx, headerCarrier(r.Header))
 	}
 	name := in.spanNames[methodIndex(r.Method)][route]
 	if route == routeExtra {
@@ -273,3 +273,43 @@ func (in *instruments) spanAttributes(r *http.Request, route routeID, path strin
 	}
 	return kvs
 }
+
+// headerCarrier is propagation.HeaderCarrier without the allocation: the
+// propagators ask for lower-case keys, and http.Header.Get builds their
+// canonical form anew on every call, three times per traced request.
+type headerCarrier http.Header
+
+var (
+	_ propagation.TextMapCarrier = headerCarrier{}
+	_ propagation.ValuesGetter   = headerCarrier{}
+)
+
+// canonical returns the header name net/http stores key under.
+func canonical(key string) string {
+	switch key {
+	case "traceparent":
+		return "Traceparent"
+	case "tracestate":
+		return "Tracestate"
+	case "baggage":
+		return "Baggage"
+	}
+	return http.CanonicalHeaderKey(key)
+}
+
+// Get returns the first value of key.
+func (h headerCarrier) Get(key string) string {
+	if v := h[canonical(key)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Values returns every value of key.
+func (h headerCarrier) Values(key string) []string { return h[canonical(key)] }
+
+// Set replaces the values of key.
+func (h headerCarrier) Set(key, value string) { h[canonical(key)] = []string{value} }
+
+// Keys lists the header names.
+func (h headerCarrier) Keys() []string { return propagation.HeaderCarrier(h).Keys() }

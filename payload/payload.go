@@ -87,6 +87,7 @@ type Server struct {
 	mesh   *meshCounter
 	cl     lengthCache
 	timing timingCache
+	date   dateCache
 
 	hostHdr, textHdr, allowHdr, nosniff []string
 }
@@ -152,6 +153,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h := w.Header()
 	h["X-Heartbeat-Host"] = s.hostHdr
+	h["Date"] = s.date.get(start)
 
 	path := r.URL.Path
 	route := s.routeOf(path)
@@ -383,6 +385,29 @@ func (c *timingCache) get(d time.Duration) []string {
 	ms := strconv.FormatFloat(float64(us)/1000, 'f', 3, 64)
 	e := &timingEntry{us: us, v: []string{"app;dur=" + ms}}
 	slot.Store(e)
+	return e.v
+}
+
+// dateCache holds the Date header of the current second. net/http formats
+// one per response, about 1.5 % of the server's CPU at 1 KiB; like nginx,
+// which also keeps its Date string per second, this formats one per second
+// from the time the handler already read.
+type dateCache struct {
+	cur atomic.Pointer[dateEntry]
+}
+
+type dateEntry struct {
+	sec int64
+	v   []string
+}
+
+func (c *dateCache) get(t time.Time) []string {
+	sec := t.Unix()
+	if e := c.cur.Load(); e != nil && e.sec == sec {
+		return e.v
+	}
+	e := &dateEntry{sec: sec, v: []string{t.UTC().Format(http.TimeFormat)}}
+	c.cur.Store(e)
 	return e.v
 }
 

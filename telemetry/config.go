@@ -37,6 +37,15 @@ const (
 	defaultServiceName  = "heartbeat"
 	defaultSamplerRatio = 0.01
 	defaultMaxQueueSize = 2048 // sdktrace.DefaultMaxQueueSize
+	// Spans wait in the batch processor until a batch is full or 5 s pass.
+	// At the SDK's 512, the 1 % of payload requests that are sampled keep
+	// hundreds of spans of pointers on a heap of a few MB, walked by every
+	// GC cycle, and each export marshals into gRPC's 1 MiB buffer tier
+	// (messages above 32 KiB take it). Measured under wrk at 32
+	// connections, peak RSS was 25.5 MB at 512, 24.0-24.3 at 128 and 22.0
+	// at 64. The price is more export calls when every request is sampled;
+	// such a caller raises OTEL_BSP_MAX_EXPORT_BATCH_SIZE.
+	defaultSpanBatchSize = 64
 	// The log batch processor preallocates its ring and its export batch,
 	// about 600 bytes a record, full of pointer fields the garbage collector
 	// walks on every cycle: at the SDK's 2048/512 they are 1.5 MB of idle
@@ -53,6 +62,7 @@ const (
 	envOTLPEndpoint      = "OTEL_EXPORTER_OTLP_ENDPOINT"
 	envOTLPProtocol      = "OTEL_EXPORTER_OTLP_PROTOCOL"
 	envBSPMaxQueueSize   = "OTEL_BSP_MAX_QUEUE_SIZE"
+	envBSPMaxBatchSize   = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
 	envBLRPMaxQueueSize  = "OTEL_BLRP_MAX_QUEUE_SIZE"
 	envBLRPMaxBatchSize  = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"
 	envPodName           = "POD_NAME"
@@ -78,7 +88,7 @@ type signalConfig struct {
 	protocol  string   // for otlp
 	endpoint  string   // for the startup log line only; the exporters read the env themselves
 	queueSize int      // traces and logs: bound of the items held for export
-	batchSize int      // logs: most records per export (the SDK's env value loses to an option)
+	batchSize int      // traces and logs: most items per export (the SDK's env value loses to an option)
 	// configured is true when an exporter or endpoint variable is set for the signal.
 	configured bool
 }
@@ -151,6 +161,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	cfg.explicitExport = cfg.traces.configured || cfg.metrics.configured || cfg.logs.configured
 
 	cfg.traces.queueSize = positiveInt(getenv, envBSPMaxQueueSize, defaultMaxQueueSize, bad)
+	cfg.traces.batchSize = min(positiveInt(getenv, envBSPMaxBatchSize, defaultSpanBatchSize, bad), cfg.traces.queueSize)
 	cfg.logs.queueSize = positiveInt(getenv, envBLRPMaxQueueSize, defaultLogQueueSize, bad)
 	cfg.logs.batchSize = min(positiveInt(getenv, envBLRPMaxBatchSize, defaultLogBatchSize, bad), cfg.logs.queueSize)
 	if v := strings.TrimSpace(getenv(envMetricInterval)); v != "" {

@@ -23,8 +23,9 @@ func TestConfigFromEnv(t *testing.T) {
 				if c.defaultSamplerRatio == nil || *c.defaultSamplerRatio != 0.01 {
 					t.Errorf("default sampler ratio = %v, want 0.01", c.defaultSamplerRatio)
 				}
-				if c.traces.queueSize != 2048 || c.logs.queueSize != 128 || c.logs.batchSize != 64 {
-					t.Errorf("queue sizes = %d, %d, log batch %d, want 2048, 128, 64", c.traces.queueSize, c.logs.queueSize, c.logs.batchSize)
+				if c.traces.queueSize != 2048 || c.logs.queueSize != 128 || c.logs.batchSize != 64 || c.traces.batchSize != 64 {
+					t.Errorf("queue sizes = %d, %d, batches %d, %d, want 2048, 128, 64, 64",
+						c.traces.queueSize, c.logs.queueSize, c.traces.batchSize, c.logs.batchSize)
 				}
 			},
 		},
@@ -116,6 +117,15 @@ func TestConfigFromEnv(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "span export batch: from the env, never above the queue",
+			env:  map[string]string{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "512", "OTEL_BSP_MAX_QUEUE_SIZE": "300"},
+			check: func(t *testing.T, c config) {
+				if c.traces.batchSize != 300 {
+					t.Errorf("span batch = %d, want 300 (the queue size)", c.traces.batchSize)
+				}
+			},
+		},
 		{name: "SDK disabled", env: map[string]string{"OTEL_SDK_DISABLED": "TRUE"},
 			check: func(t *testing.T, c config) {
 				if !c.disabled {
@@ -133,6 +143,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "bad interval", env: map[string]string{"OTEL_METRIC_EXPORT_INTERVAL": "10s"}, wantErr: "OTEL_METRIC_EXPORT_INTERVAL"},
 		{name: "bad queue size", env: map[string]string{"OTEL_BSP_MAX_QUEUE_SIZE": "0"}, wantErr: "OTEL_BSP_MAX_QUEUE_SIZE"},
 		{name: "bad log batch size", env: map[string]string{"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "-1"}, wantErr: "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"},
+		{name: "bad span batch size", env: map[string]string{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "0"}, wantErr: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

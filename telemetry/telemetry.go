@@ -276,7 +276,8 @@ func (b *builder) tracerProvider(ctx context.Context) (*sdktrace.TracerProvider,
 		}
 		inflight := new(atomic.Int64)
 		g := b.guard(signalTraces, kind, &b.stats.traces, inflight)
-		bsp := sdktrace.NewBatchSpanProcessor(&spanExporter{exp, g}, sdktrace.WithMaxQueueSize(b.cfg.traces.queueSize))
+		bsp := sdktrace.NewBatchSpanProcessor(&spanExporter{exp, g},
+			sdktrace.WithMaxQueueSize(b.cfg.traces.queueSize), sdktrace.WithMaxExportBatchSize(b.cfg.traces.batchSize))
 		opts = append(opts, sdktrace.WithSpanProcessor(&spanGate{
 			SpanProcessor: bsp, gate: gate{limit: int64(b.cfg.traces.queueSize), inflight: inflight, stats: &b.stats.traces},
 		}))
