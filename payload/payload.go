@@ -401,6 +401,9 @@ type dateEntry struct {
 	v   []string
 }
 
+// get returns t's Date. A request of the second before may store its entry
+// after a newer one; the next caller then formats again, so every answer
+// still carries its own second.
 func (c *dateCache) get(t time.Time) []string {
 	sec := t.Unix()
 	if e := c.cur.Load(); e != nil && e.sec == sec {
