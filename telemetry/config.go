@@ -42,9 +42,9 @@ const (
 	// hundreds of spans of pointers on a heap of a few MB, walked by every
 	// GC cycle, and each export marshals into gRPC's 1 MiB buffer tier
 	// (messages above 32 KiB take it). Measured under wrk at 32
-	// connections, peak RSS was 25.5 MB at 512, 24.0-24.3 at 128 and 22.0
-	// at 64. The price is more export calls when every request is sampled;
-	// such a caller raises OTEL_BSP_MAX_EXPORT_BATCH_SIZE.
+	// connections, peak RSS was 26.1 MB at 512, 24.0-24.9 at 128 and
+	// 22.5-22.9 at 64. The price is more export calls when every request
+	// is sampled; such a caller raises OTEL_BSP_MAX_EXPORT_BATCH_SIZE.
 	defaultSpanBatchSize = 64
 	// The log batch processor preallocates its ring and its export batch,
 	// about 600 bytes a record, full of pointer fields the garbage collector
