@@ -26,6 +26,8 @@ type check struct {
 	probe       probe.ProbeFunc
 	display     string // target with secrets redacted
 	spanName    string // "probe <name>"
+	// spanKVs start every run span; built once, since the SDK copies them.
+	spanKVs []attribute.KeyValue
 
 	// Scheduling; guarded by Runner.mu.
 	nominal time.Time // grid point the next run is jittered around
@@ -50,6 +52,7 @@ type check struct {
 func newCheck(cfg *config.Check, p probe.ProbeFunc) *check {
 	c := &check{cfg: cfg, probe: p, index: -1, display: cfg.DisplayTarget(), spanName: "probe " + cfg.Name}
 	c.fingerprint = fingerprint(cfg)
+	c.spanKVs = slices.Clip(append(checkKVs(cfg), attribute.String("check.target", c.display)))
 	c.main = newSeries(c, netip.AddrPort{}, 0)
 	if cfg.Peers.Mode == mesh.ModeSweep {
 		c.sweep = newSeries(c, netip.AddrPort{}, mesh.RoleSweep)
@@ -143,7 +146,7 @@ type series struct {
 	failOpts []cachedFail
 	st       SeriesStatus
 	hist     history
-	phases   []probe.PhaseTiming // the last run's
+	phases   []Phase // the last run's
 }
 
 func newSeries(c *check, address netip.AddrPort, role mesh.Role) *series {

@@ -70,15 +70,21 @@ type Phase struct {
 }
 
 // runRecord is a Run as the ring holds it. At thousands of checks times
-// dozens of runs the record's size is the history's cost, so a passing run
-// is 32 bytes and no allocation; only failures and runs with figures point
-// to the rest.
+// dozens of runs the record's size is the history's cost, and the garbage
+// collector would scan every record holding a pointer on every cycle. So a
+// record is 16 bytes with no pointer: the details only some runs have
+// (failures, figures) are kept beside the ring, one entry per stretch of
+// consecutive runs that share them.
 type runRecord struct {
-	start   int64 // unix nanoseconds
-	dur     time.Duration
-	more    *runDetail
+	start   int64  // unix nanoseconds
+	dur     uint32 // microseconds, saturated at about 71 minutes
 	code    uint16
 	outcome Outcome
+}
+
+// recordDuration is d as a record holds it.
+func recordDuration(d time.Duration) uint32 {
+	return uint32(min(max(d/time.Microsecond, 0), math.MaxUint32))
 }
 
 // runDetail is the part of a run most runs do not have.
@@ -88,32 +94,57 @@ type runDetail struct {
 	figures         []probe.Figure
 }
 
+// detailStretch is n consecutive records sharing one detail; nil for none.
+type detailStretch struct {
+	d *runDetail
+	n int
+}
+
 // history is a fixed-size ring of a series' latest runs; callers hold series.mu.
 type history struct {
 	recs []runRecord // allocated at the first run, at full size
 	next int         // where the next record goes
 	n    int         // records held
+	// details covers the held records, oldest first: the counts add up to n.
+	details []detailStretch
 }
 
-// add keeps r, dropping the oldest record once size are held.
-func (h *history) add(r runRecord, size int) {
+// add keeps r with its details d (nil for none), dropping the oldest record once size are held.
+func (h *history) add(r runRecord, d *runDetail, size int) {
 	if size <= 0 {
 		return
 	}
 	if h.recs == nil {
 		h.recs = make([]runRecord, size)
 	}
+	if h.n == len(h.recs) {
+		h.dropOldestDetail()
+	}
 	h.recs[h.next] = r
 	h.next = (h.next + 1) % len(h.recs)
 	h.n = min(h.n+1, len(h.recs))
+	if k := len(h.details) - 1; k >= 0 && h.details[k].d == d {
+		h.details[k].n++
+	} else {
+		h.details = append(h.details, detailStretch{d: d, n: 1})
+	}
+}
+
+// dropOldestDetail forgets the oldest record's share of its stretch.
+func (h *history) dropOldestDetail() {
+	h.details[0].n--
+	if h.details[0].n == 0 {
+		h.details[0] = detailStretch{} // let the detail go
+		h.details = h.details[1:]
+	}
 }
 
 // last returns the details of the latest record; nil when there are none.
 func (h *history) last() *runDetail {
-	if h.n == 0 {
+	if len(h.details) == 0 {
 		return nil
 	}
-	return h.recs[(h.next+len(h.recs)-1)%len(h.recs)].more
+	return h.details[len(h.details)-1].d
 }
 
 // sameAs reports whether o holds d's failure and figs.
@@ -128,23 +159,34 @@ func (h *history) runs(limit int) []Run {
 		return nil
 	}
 	out := make([]Run, k)
-	for i := range k {
-		r := h.recs[(h.next-k+i+2*len(h.recs))%len(h.recs)]
-		run := Run{Start: time.Unix(0, r.start).UTC(), Duration: Seconds(r.dur), Outcome: r.outcome, StatusCode: int(r.code)}
-		if d := r.more; d != nil {
+	skip := h.n - k // held records older than the ones asked for
+	stretch, left := 0, h.details[0].n
+	for i := range h.n {
+		for left == 0 {
+			stretch++
+			left = h.details[stretch].n
+		}
+		left--
+		if i < skip {
+			continue
+		}
+		r := h.recs[(h.next-h.n+i+2*len(h.recs))%len(h.recs)]
+		run := Run{Start: time.Unix(0, r.start).UTC(), Duration: Seconds(time.Duration(r.dur) * time.Microsecond),
+			Outcome: r.outcome, StatusCode: int(r.code)}
+		if d := h.details[stretch].d; d != nil {
 			run.ErrorType, run.Reason, run.Figures = d.errType, d.reason, d.figures
 			if d.trace.IsValid() {
 				run.TraceID = d.trace.String()
 			}
 		}
-		out[i] = run
+		out[i-skip] = run
 	}
 	return out
 }
 
 // remember adds res to s's history and keeps its phases; callers hold s.mu.
 func (s *series) remember(ctx context.Context, res probe.Result, reason string, size int) {
-	rec := runRecord{start: res.Start.UnixNano(), dur: res.Duration, code: uint16(min(max(res.StatusCode, 0), 65535))}
+	rec := runRecord{start: res.Start.UnixNano(), dur: recordDuration(res.Duration), code: uint16(min(max(res.StatusCode, 0), 65535))}
 	var buf [6]probe.Figure
 	figs := runFigures(buf[:0], res) // on the stack until kept
 	var d runDetail
@@ -155,17 +197,28 @@ func (s *series) remember(ctx context.Context, res probe.Result, reason string, 
 			d.trace = sc.TraceID()
 		}
 	}
+	var more *runDetail
 	if !res.Success || len(figs) > 0 {
 		// Runs alike share one detail, so a check whose every run reports
 		// the same protocol costs nothing beyond its records.
 		if prev := s.hist.last(); prev != nil && d.sameAs(prev, figs) {
-			rec.more = prev
+			more = prev
 		} else {
-			rec.more = &runDetail{errType: d.errType, reason: d.reason, trace: d.trace, figures: slices.Clone(figs)}
+			more = &runDetail{errType: d.errType, reason: d.reason, trace: d.trace, figures: slices.Clone(figs)}
 		}
 	}
-	s.hist.add(rec, size)
-	s.phases = res.Phases
+	s.hist.add(rec, more, size)
+	s.keepPhases(res.Phases)
+}
+
+// keepPhases keeps the last run's phases as /status shows them, in the
+// series' own buffer: the run's timings hold two times and a name per
+// phase, and would keep the run's slice alive until the next run.
+func (s *series) keepPhases(phases []probe.PhaseTiming) {
+	s.phases = s.phases[:0]
+	for _, p := range phases {
+		s.phases = append(s.phases, Phase{Name: p.Name, Duration: Seconds(p.End.Sub(p.Start))})
+	}
 }
 
 // runFigures appends the prober's figures, then the typed figures the
@@ -209,7 +262,7 @@ func httpVersion(v string) string {
 
 // rememberSkip adds a skipped run at t; callers hold s.mu.
 func (s *series) rememberSkip(t time.Time, size int) {
-	s.hist.add(runRecord{start: t.UnixNano(), outcome: OutcomeSkipped}, size)
+	s.hist.add(runRecord{start: t.UnixNano(), outcome: OutcomeSkipped}, nil, size)
 }
 
 // lastPhases returns the last run's phases as /status shows them; callers hold s.mu.
@@ -217,11 +270,7 @@ func (s *series) lastPhases() []Phase {
 	if len(s.phases) == 0 {
 		return nil
 	}
-	out := make([]Phase, len(s.phases))
-	for i, p := range s.phases {
-		out[i] = Phase{Name: p.Name, Duration: Seconds(p.End.Sub(p.Start))}
-	}
-	return out
+	return slices.Clone(s.phases)
 }
 
 // uptime is the share of held runs that passed, skipped runs left out; nil when none ran.

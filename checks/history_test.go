@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 	"unsafe"
@@ -11,8 +12,65 @@ import (
 
 // TestRunRecordSize pins the per-run cost README states.
 func TestRunRecordSize(t *testing.T) {
-	if got := unsafe.Sizeof(runRecord{}); got != 32 {
-		t.Errorf("runRecord is %d bytes, want 32: README's history cost is computed from it", got)
+	if got := unsafe.Sizeof(runRecord{}); got != 16 {
+		t.Errorf("runRecord is %d bytes, want 16: README's history cost is computed from it", got)
+	}
+}
+
+// detailAt returns the details of the i-th held record, oldest first.
+func detailAt(h *history, i int) *runDetail {
+	for _, st := range h.details {
+		if i < st.n {
+			return st.d
+		}
+		i -= st.n
+	}
+	return nil
+}
+
+// TestHistoryDetailsFollowTheRing: as old records drop out, their
+// stretches shrink and go, so the details kept cover exactly the runs held
+// and the Runs report each run's own.
+func TestHistoryDetailsFollowTheRing(t *testing.T) {
+	var h history
+	a, b := &runDetail{reason: "a"}, &runDetail{reason: "b"}
+	pattern := []*runDetail{a, a, nil, b, b, b, nil, a}
+	for i, d := range pattern {
+		h.add(runRecord{start: int64(i), outcome: OutcomeFailure}, d, 4)
+		sum := 0
+		for _, st := range h.details {
+			if st.n <= 0 {
+				t.Fatalf("after run %d: empty stretch in %+v", i, h.details)
+			}
+			sum += st.n
+		}
+		if sum != h.n {
+			t.Fatalf("after run %d: stretches cover %d runs, %d held", i, sum, h.n)
+		}
+		runs := h.runs(h.n)
+		for j, r := range runs {
+			want := ""
+			if d := pattern[i-len(runs)+1+j]; d != nil {
+				want = d.reason
+			}
+			if r.Reason != want || r.Start.UnixNano() != int64(i-len(runs)+1+j) {
+				t.Errorf("after run %d, held run %d: start %d reason %q, want %d %q", i, j, r.Start.UnixNano(), r.Reason, i-len(runs)+1+j, want)
+			}
+		}
+	}
+	if len(h.details) != 3 { // b, nil, a
+		t.Errorf("%d stretches held for b nil a: %+v", len(h.details), h.details)
+	}
+}
+
+func TestRecordDuration(t *testing.T) {
+	for _, c := range []struct {
+		in   time.Duration
+		want uint32
+	}{{1500 * time.Nanosecond, 1}, {-time.Second, 0}, {3 * time.Second, 3_000_000}, {100 * time.Hour, math.MaxUint32}} {
+		if got := recordDuration(c.in); got != c.want {
+			t.Errorf("recordDuration(%s) = %d, want %d", c.in, got, c.want)
+		}
 	}
 }
 
@@ -23,14 +81,15 @@ func TestHistoryRing(t *testing.T) {
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 7 {
-		r := runRecord{start: t0.Add(time.Duration(i) * time.Second).UnixNano(), dur: time.Duration(i+1) * time.Millisecond}
+		r := runRecord{start: t0.Add(time.Duration(i) * time.Second).UnixNano(), dur: recordDuration(time.Duration(i+1) * time.Millisecond)}
+		var d *runDetail
 		if i%3 == 2 {
 			r.outcome = OutcomeFailure
-			r.more = &runDetail{errType: probe.ErrTimeout, reason: "timed out"}
+			d = &runDetail{errType: probe.ErrTimeout, reason: "timed out"}
 		}
-		h.add(r, 5)
+		h.add(r, d, 5)
 	}
-	h.add(runRecord{start: t0.Add(7 * time.Second).UnixNano(), outcome: OutcomeSkipped}, 5)
+	h.add(runRecord{start: t0.Add(7 * time.Second).UnixNano(), outcome: OutcomeSkipped}, nil, 5)
 	runs := h.runs(100)
 	if len(runs) != 5 {
 		t.Fatalf("%d runs held, want 5", len(runs))
@@ -43,6 +102,9 @@ func TestHistoryRing(t *testing.T) {
 	}
 	if runs[2].Outcome != OutcomeFailure || runs[2].Reason != "timed out" || runs[4].Outcome != OutcomeSkipped {
 		t.Errorf("outcomes: %+v", runs)
+	}
+	if runs[0].Duration != Seconds(4*time.Millisecond) {
+		t.Errorf("oldest held run took %s, want 4ms", time.Duration(runs[0].Duration))
 	}
 	if got := h.runs(2); len(got) != 2 || !got[1].Start.Equal(t0.Add(7*time.Second)) {
 		t.Errorf("runs(2) = %+v, want the latest two", got)
@@ -58,15 +120,15 @@ func TestHistorySharesRepeatedDetails(t *testing.T) {
 	for range 3 {
 		s.remember(context.Background(), fail, fail.Reason, 5)
 	}
-	if s.hist.recs[0].more != s.hist.recs[1].more || s.hist.recs[1].more != s.hist.recs[2].more {
+	if d := detailAt(&s.hist, 0); d == nil || d != detailAt(&s.hist, 1) || d != detailAt(&s.hist, 2) {
 		t.Error("identical consecutive failures hold separate details")
 	}
 	s.remember(context.Background(), probe.Result{ErrorType: probe.ErrTimeout, Reason: "other"}, "other", 5)
-	if s.hist.recs[3].more == s.hist.recs[2].more {
+	if detailAt(&s.hist, 3) == detailAt(&s.hist, 2) {
 		t.Error("a different reason shares the previous details")
 	}
 	s.remember(context.Background(), probe.Result{Success: true}, "", 5)
-	if s.hist.recs[4].more != nil {
+	if detailAt(&s.hist, 4) != nil {
 		t.Error("a plain success holds details")
 	}
 	runs := s.hist.runs(5)
@@ -113,10 +175,13 @@ func TestOutcomeText(t *testing.T) {
 }
 
 // TestRememberAllocs: a passing run adds nothing to the heap, figures or
-// not, since records are values and alike runs share their details.
+// phases or not, since records are values, alike runs share their details
+// and phases reuse the series' buffer.
 func TestRememberAllocs(t *testing.T) {
 	var s series
-	for _, res := range []probe.Result{{Success: true, ProtocolVersion: "1.1"}, {Success: true}} {
+	t0 := time.Now()
+	phases := []probe.PhaseTiming{{Name: probe.PhaseConnect, Start: t0, End: t0.Add(time.Millisecond)}}
+	for _, res := range []probe.Result{{Success: true, ProtocolVersion: "1.1"}, {Success: true}, {Success: true, Phases: phases}} {
 		s.remember(context.Background(), res, "", 60)
 		if n := testing.AllocsPerRun(100, func() { s.remember(context.Background(), res, "", 60) }); n != 0 {
 			t.Errorf("%+v: %v allocations per run", res, n)

@@ -522,10 +522,8 @@ func runLine(s *series, st SeriesStatus) string {
 }
 
 // spanAttrs are the attributes every run span of c starts with; probers add
-// their protocol's own.
-func (c *check) spanAttrs() []attribute.KeyValue {
-	return append(checkKVs(c.cfg), attribute.String("check.target", c.display))
-}
+// their protocol's own. The slice is shared: callers must not change it.
+func (c *check) spanAttrs() []attribute.KeyValue { return c.spanKVs }
 
 // runEachAddress resolves c's host and probes every address, each in its
 // own concurrency slot, under one run span.

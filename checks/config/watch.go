@@ -32,7 +32,10 @@ type Watcher struct {
 	// Current is the configuration already in use, as returned by Load. A
 	// change made between that Load and Run is caught: Run compares the
 	// file with Current first. nil: whatever the file holds when Run
-	// starts counts as applied.
+	// starts counts as applied. Run keeps only Current's digest and sets
+	// Current to nil: holding the File would keep every check of the
+	// first configuration alive for the process's life, beside the
+	// copies the consumer of Apply keeps.
 	Current *File
 	// Trigger forces a reload that is applied even when the file is
 	// unchanged, so secrets read from ${env:...}, ${file:...} and
@@ -69,6 +72,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if w.Apply == nil {
 		return errors.New("config: Watcher.Apply is nil")
 	}
+	var current [32]byte
+	if w.Current != nil {
+		current = w.Current.digest
+	}
+	w.Current = nil
 	s := &watchState{w: w, watched: map[string]bool{}}
 	debounce := w.Debounce
 	if debounce <= 0 {
@@ -94,8 +102,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 	// The watch is in place; now catch up with anything that changed since
 	// Current was loaded.
-	if w.Current != nil && w.Current.digest != ([32]byte{}) {
-		s.digest, s.haveDigest = w.Current.digest, true
+	if current != ([32]byte{}) {
+		s.digest, s.haveDigest = current, true
 		s.reload(false)
 	} else if data, err := readConfig(w.Path); err == nil {
 		s.digest, s.haveDigest = sha256.Sum256(data), true

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -437,4 +438,46 @@ func TestWatchMissingDirectory(t *testing.T) {
 	if err := (&Watcher{Path: path}).Run(ctx); err == nil {
 		t.Error("Run without Apply: no error")
 	}
+}
+
+// TestWatchLetsCurrentGo: once Run has Current's digest it holds no
+// reference to the File, so the first configuration can be collected when
+// its consumer has replaced it.
+func TestWatchLetsCurrentGo(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "checks.yaml", yamlWithCheck("one"))
+	cur, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	freed := make(chan struct{})
+	runtime.AddCleanup(cur, func(ch chan struct{}) { close(ch) }, freed)
+	results := make(chan error, 10)
+	w := &Watcher{Path: path, Current: cur, Apply: func(*File) {}, Observe: func(err error) { results <- err }}
+	cur = nil
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case err := <-results: // Run has compared the file with Current
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("Run never compared the file with Current")
+	}
+	for range 100 {
+		runtime.GC()
+		select {
+		case <-freed:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Error("the File given as Current is still reachable while Run watches")
 }
