@@ -240,10 +240,8 @@ type metricExporter struct {
 	g *guard
 }
 
-// Export sends rm in parts of at most maxExportPoints points (see chunk.go),
-// each accounted for on its own; a failed part does not stop the next.
+// Export sends rm, one batch of at most maxExportPoints points from the
+// periodic reader, and accounts for its points.
 func (e *metricExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
-	return splitMetrics(rm, maxExportPoints, func(part *metricdata.ResourceMetrics, points int) error {
-		return e.g.done(points, e.Exporter.Export(ctx, part))
-	})
+	return e.g.done(resourcePoints(rm), e.Exporter.Export(ctx, rm))
 }

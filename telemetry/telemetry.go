@@ -294,8 +294,10 @@ func (b *builder) meterProvider(ctx context.Context) (*sdkmetric.MeterProvider, 
 			return nil, fmt.Errorf("telemetry: %s metric exporter: %w", kind, err)
 		}
 		g := b.guard(signalMetrics, kind, &b.stats.metrics, nil)
-		// The reader takes OTEL_METRIC_EXPORT_INTERVAL/TIMEOUT from the env.
-		opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(&metricExporter{exp, g})))
+		// The reader takes OTEL_METRIC_EXPORT_INTERVAL/TIMEOUT from the env;
+		// the timeout applies to each batch.
+		opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(&metricExporter{exp, g},
+			sdkmetric.WithMaxExportBatchSize(maxExportPoints))))
 	}
 	return sdkmetric.NewMeterProvider(opts...), nil
 }
